@@ -1,0 +1,128 @@
+// Package api is taskd's HTTP surface: Huma operations that validate
+// input, run one unit of work (db.InTx) over the sqlc queries, and map rows
+// to the API types from which the OpenAPI document is generated.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Version is the API's version in the OpenAPI document.
+const Version = "1.0.0"
+
+// Options configure the service.
+type Options struct {
+	// OpenSignup lets anyone create a user with POST /v1/users. When off,
+	// users are created from the command line only and sign-up answers 403.
+	OpenSignup bool
+	Logger     *slog.Logger
+}
+
+// server holds what every operation needs.
+type server struct {
+	pool *pgxpool.Pool
+	opts Options
+	log  *slog.Logger
+}
+
+// New builds the HTTP handler and the Huma API (whose OpenAPI() is the
+// spec). pool may be nil when only the spec is wanted.
+func New(pool *pgxpool.Pool, opts Options) (http.Handler, huma.API) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &server{pool: pool, opts: opts, log: opts.Logger}
+
+	mux := http.NewServeMux()
+	api := humago.New(mux, config())
+	api.UseMiddleware(s.authenticate(api))
+
+	registerUsers(api, s)
+	registerTokens(api, s)
+	registerProjects(api, s)
+
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	registerDocs(mux)
+	return mux, api
+}
+
+func config() huma.Config {
+	cfg := huma.DefaultConfig("taskd", Version)
+	cfg.Info.Description = "A multi-user task manager: projects hold tasks, tasks have one level of " +
+		"subtasks, comments and tags. Every /v1 route except sign-up needs `Authorization: Bearer <token>`. " +
+		"Errors are application/problem+json (RFC 9457) with `errors[].location` naming the field at fault."
+	// No $schema field in bodies and no Link headers to /schemas: clients
+	// and generated SDKs should see exactly the documented fields.
+	cfg.CreateHooks = nil
+	cfg.SchemasPath = ""
+	// /docs is served from embedded assets by registerDocs, not from a CDN.
+	cfg.DocsPath = ""
+	// JSON merge patch bodies are JSON.
+	cfg.Formats["application/merge-patch+json"] = huma.DefaultJSONFormat
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		bearerScheme: {
+			Type:         "http",
+			Scheme:       "bearer",
+			Description:  "A token from sign-up (POST /v1/users) or POST /v1/tokens.",
+			BearerFormat: "opaque",
+		},
+	}
+	return cfg
+}
+
+// maxBodyBytes is the contract's body limit: a body over 1 MiB is 413.
+// Huma refuses a body that reaches its limit, hence the extra byte.
+const maxBodyBytes = 1<<20 + 1
+
+// operation describes one route; every route is built here so that
+// security, body limit and error documentation are decided once.
+func operation(id, method, path, tag, summary, description string, status int) huma.Operation {
+	op := huma.Operation{
+		OperationID:   id,
+		Method:        method,
+		Path:          path,
+		Tags:          []string{tag},
+		Summary:       summary,
+		Description:   description,
+		DefaultStatus: status,
+		MaxBodyBytes:  maxBodyBytes,
+		Security:      []map[string][]string{{bearerScheme: {}}},
+		Errors:        []int{http.StatusUnauthorized},
+	}
+	return op
+}
+
+// public removes the bearer requirement from an operation.
+func public(op huma.Operation) huma.Operation {
+	op.Security = []map[string][]string{}
+	op.Errors = nil
+	return op
+}
+
+func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+}
+
+// readyz answers 503 when the database does not answer within a second,
+// so that a load balancer stops sending traffic here.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	if err := s.pool.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"database unreachable"}` + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+}

@@ -1,0 +1,79 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/jackc/pgx/v5"
+
+	"taskd/db"
+)
+
+const bearerScheme = "bearer"
+
+// tokenPrefix marks taskd secrets so that secret scanners and people can
+// recognise one.
+const tokenPrefix = "taskd_"
+
+// NewToken returns a fresh secret and the hash stored in its place. The
+// secret carries 32 random bytes, so a fast hash is enough: no guessing
+// attack on 256 bits needs slowing down, and every request can afford one
+// SHA-256.
+func NewToken() (secret string, hash []byte) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics instead)
+	secret = tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return secret, HashToken(secret)
+}
+
+// HashToken is how a secret is stored and looked up.
+func HashToken(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+type userKey struct{}
+
+// authenticate resolves the bearer token of every operation that declares
+// the bearer scheme and puts the caller into the request's context.
+func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		if len(ctx.Operation().Security) == 0 {
+			next(ctx)
+			return
+		}
+		secret, ok := strings.CutPrefix(ctx.Header("Authorization"), "Bearer ")
+		if !ok || secret == "" {
+			unauthorized(api, ctx, "missing bearer token: send Authorization: Bearer <token>")
+			return
+		}
+		user, err := db.New(s.pool).TokenUser(ctx.Context(), HashToken(strings.TrimSpace(secret)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			unauthorized(api, ctx, "unknown or revoked token")
+			return
+		}
+		if err != nil {
+			var problem huma.StatusError
+			errors.As(s.problem(ctx.Context(), err), &problem)
+			_ = huma.WriteErr(api, ctx, problem.GetStatus(), problem.Error())
+			return
+		}
+		next(huma.WithValue(ctx, userKey{}, user))
+	}
+}
+
+func unauthorized(api huma.API, ctx huma.Context, msg string) {
+	ctx.SetHeader("WWW-Authenticate", `Bearer realm="taskd"`)
+	_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, msg)
+}
+
+// caller is the authenticated user of an operation that requires a token.
+func caller(ctx context.Context) db.User {
+	return ctx.Value(userKey{}).(db.User)
+}

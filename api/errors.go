@@ -1,0 +1,91 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// constraintProblem is how a violated, named database constraint reads to
+// a client: the status, the field at fault and what to tell them.
+type constraintProblem struct {
+	status   int
+	location string
+	message  string
+}
+
+// constraintProblems names every constraint a client's request can break.
+// Requests are validated before they reach the database, so most of these
+// are the last line; the uniqueness ones are the only place those rules
+// are checked, which keeps them race-free.
+var constraintProblems = map[string]constraintProblem{
+	"users_name_key":             {http.StatusConflict, "body.name", "a user with this name already exists (names are compared case-insensitively)"},
+	"users_name_check":           {http.StatusUnprocessableEntity, "body.name", "1 to 64 letters, digits, '-', '_' or '.'"},
+	"tokens_name_check":          {http.StatusUnprocessableEntity, "body.name", "1 to 64 characters"},
+	"projects_name_key":          {http.StatusConflict, "body.name", "a project with this name already exists (names are compared case-insensitively, archived projects included)"},
+	"projects_name_check":        {http.StatusUnprocessableEntity, "body.name", "1 to 200 characters"},
+	"projects_description_check": {http.StatusUnprocessableEntity, "body.description", "at most 10000 characters"},
+	"projects_color_check":       {http.StatusUnprocessableEntity, "body.color", "a color as #rrggbb"},
+}
+
+// problem is the one translation from an error inside an operation to the
+// problem+json response the client gets. Errors the operation already
+// phrased for the client (huma.StatusError) pass through; database errors
+// are mapped by SQLSTATE and constraint name; anything unexpected is a 500
+// whose cause is logged, never sent.
+func (s *server) problem(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var statusErr huma.StatusError
+	if errors.As(err, &statusErr) {
+		return statusErr
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return huma.Error404NotFound("no such resource")
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if p, ok := constraintProblems[pgErr.ConstraintName]; ok {
+			return huma.NewError(p.status, http.StatusText(p.status)+": "+p.message,
+				&huma.ErrorDetail{Location: p.location, Message: p.message})
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || isConnectError(err) {
+		s.log.WarnContext(ctx, "database unavailable", "err", err)
+		return huma.Error503ServiceUnavailable("the database is not available; retry later")
+	}
+	s.log.ErrorContext(ctx, "unexpected error", "err", err)
+	return huma.Error500InternalServerError("internal error")
+}
+
+func isConnectError(err error) bool {
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &connErr)
+}
+
+// fieldError is a 422 about one field of the request.
+func fieldError(location, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	return huma.Error422UnprocessableEntity("validation failed: "+msg,
+		&huma.ErrorDetail{Location: location, Message: msg})
+}
+
+// notFound is the 404 for a path's resource, missing or another user's:
+// the two must be indistinguishable.
+func notFound(kind string, id int64) error {
+	return huma.Error404NotFound(fmt.Sprintf("%s %d not found", kind, id))
+}
+
+// orNotFound turns "no row" into the 404 of the path's resource.
+func orNotFound(err error, kind string, id int64) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound(kind, id)
+	}
+	return err
+}

@@ -1,0 +1,254 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"taskd/db"
+)
+
+// Project groups tasks.
+type Project struct {
+	ID          int64      `json:"id" example:"1" doc:"The project's id."`
+	Name        string     `json:"name" example:"Website relaunch" doc:"Unique per user, compared case-insensitively, archived projects included."`
+	Description *string    `json:"description" nullable:"true" example:"Everything for the new site." doc:"Free text, or null."`
+	Color       *string    `json:"color" nullable:"true" example:"#3b82f6" doc:"Display color #rrggbb in lower case, or null."`
+	IsArchived  bool       `json:"is_archived" doc:"Archived projects are read-only until unarchived."`
+	ArchivedAt  *time.Time `json:"archived_at" nullable:"true" doc:"When the project was archived, or null."`
+	CreatedAt   time.Time  `json:"created_at" doc:"RFC 3339, UTC."`
+	UpdatedAt   time.Time  `json:"updated_at" doc:"Last change to the project's own fields (RFC 3339, UTC)."`
+}
+
+func projectFromRow(p db.Project) Project {
+	return Project{
+		ID:          p.ID,
+		Name:        p.Name,
+		Description: p.Description,
+		Color:       p.Color,
+		IsArchived:  p.ArchivedAt != nil,
+		ArchivedAt:  utcPtr(p.ArchivedAt),
+		CreatedAt:   p.CreatedAt.UTC(),
+		UpdatedAt:   p.UpdatedAt.UTC(),
+	}
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// lowerPtr stores colors in lower case, whatever case the client sent.
+func lowerPtr(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	l := strings.ToLower(*s)
+	return &l
+}
+
+const colorPattern = "^#[0-9a-fA-F]{6}$"
+
+// ProjectPath addresses one project.
+type ProjectPath struct {
+	ID int64 `path:"id" minimum:"1" example:"1" doc:"The project's id."`
+}
+
+type ProjectCreateInput struct {
+	Body struct {
+		Name        string  `json:"name" minLength:"1" maxLength:"200" example:"Website relaunch" doc:"1..200 characters; unique per user, case-insensitively."`
+		Description *string `json:"description,omitempty" nullable:"true" maxLength:"10000" example:"Everything for the new site." doc:"Up to 10000 characters, or null."`
+		Color       *string `json:"color,omitempty" nullable:"true" pattern:"^#[0-9a-fA-F]{6}$" example:"#3B82F6" doc:"#rrggbb in any case (stored in lower case), or null."`
+	}
+}
+
+type ProjectPatchInput struct {
+	ProjectPath
+	Conditional
+	Body struct {
+		Name        Optional[string] `json:"name,omitempty" minLength:"1" maxLength:"200" example:"Website relaunch" doc:"New name; absent leaves it unchanged."`
+		Description Optional[string] `json:"description,omitempty" nullable:"true" maxLength:"10000" example:"Everything for the new site." doc:"New description; null clears it, absent leaves it unchanged."`
+		Color       Optional[string] `json:"color,omitempty" nullable:"true" pattern:"^#[0-9a-fA-F]{6}$" example:"#3b82f6" doc:"New color; null clears it, absent leaves it unchanged."`
+	}
+}
+
+type ProjectListInput struct {
+	PageQuery
+	IncludeArchived bool `query:"include_archived" doc:"Include archived projects (default: only active ones)."`
+}
+
+type ProjectDeleteInput struct {
+	ProjectPath
+	Conditional
+	Force bool `query:"force" doc:"Delete the project's tasks with it. Without it, a project that has tasks is not deleted (409)."`
+}
+
+type ProjectOutput struct {
+	ETag     string `header:"ETag" doc:"Strong validator of the project's fields; send it as If-Match to PATCH or DELETE safely."`
+	Location string `header:"Location" doc:"Set on create: /v1/projects/{id}."`
+	Body     Project
+}
+
+type ProjectListOutput struct {
+	Body Page[Project]
+}
+
+func projectOutput(p db.Project) *ProjectOutput {
+	return &ProjectOutput{ETag: etag(p.Version), Body: projectFromRow(p)}
+}
+
+func registerProjects(api huma.API, s *server) {
+	const tag = "Projects"
+	create := operation("create-project", http.MethodPost, "/v1/projects", tag, "Create a project", "", http.StatusCreated)
+	create.Errors = append(create.Errors, http.StatusConflict)
+	huma.Register(api, create, s.createProject)
+
+	list := operation("list-projects", http.MethodGet, "/v1/projects", tag, "List projects",
+		"The caller's projects ordered by id; archived ones only with include_archived=true.", http.StatusOK)
+	huma.Register(api, list, s.listProjects)
+
+	get := operation("get-project", http.MethodGet, "/v1/projects/{id}", tag, "Get a project", "", http.StatusOK)
+	get.Errors = append(get.Errors, http.StatusNotFound)
+	huma.Register(api, get, s.getProject)
+
+	patch := operation("update-project", http.MethodPatch, "/v1/projects/{id}", tag, "Update a project",
+		"JSON merge patch: absent fields stay, null clears a nullable field. An archived project refuses changes (409) until unarchived.", http.StatusOK)
+	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
+	huma.Register(api, patch, s.patchProject)
+
+	del := operation("delete-project", http.MethodDelete, "/v1/projects/{id}", tag, "Delete a project",
+		"Refuses (409) while the project has tasks, unless force=true, which deletes them (with their subtasks, comments and tag links) too.", http.StatusNoContent)
+	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
+	huma.Register(api, del, s.deleteProject)
+
+	archive := operation("archive-project", http.MethodPost, "/v1/projects/{id}/archive", tag, "Archive a project",
+		"Makes the project read-only. Idempotent: archiving an archived project changes nothing.", http.StatusOK)
+	archive.Errors = append(archive.Errors, http.StatusNotFound)
+	huma.Register(api, archive, s.archiveProject(true))
+
+	unarchive := operation("unarchive-project", http.MethodPost, "/v1/projects/{id}/unarchive", tag, "Unarchive a project",
+		"Makes the project writable again. Idempotent.", http.StatusOK)
+	unarchive.Errors = append(unarchive.Errors, http.StatusNotFound)
+	huma.Register(api, unarchive, s.archiveProject(false))
+}
+
+func (s *server) createProject(ctx context.Context, in *ProjectCreateInput) (*ProjectOutput, error) {
+	var p db.Project
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+		p, err = q.ProjectCreate(ctx, db.ProjectCreateParams{
+			UserID:      caller(ctx).ID,
+			Name:        in.Body.Name,
+			Description: in.Body.Description,
+			Color:       lowerPtr(in.Body.Color),
+		})
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	out := projectOutput(p)
+	out.Location = "/v1/projects/" + strconv.FormatInt(p.ID, 10)
+	return out, nil
+}
+
+func (s *server) listProjects(ctx context.Context, in *ProjectListInput) (*ProjectListOutput, error) {
+	after, err := in.afterID()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.New(s.pool).ProjectList(ctx, db.ProjectListParams{
+		UserID: caller(ctx).ID, AfterID: after, IncludeArchived: in.IncludeArchived, MaxRows: in.Limit + 1,
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return &ProjectListOutput{Body: pageOf(rows, in.Limit, func(p db.Project) int64 { return p.ID }, projectFromRow)}, nil
+}
+
+func (s *server) getProject(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {
+	p, err := db.New(s.pool).ProjectGet(ctx, db.ProjectGetParams{UserID: caller(ctx).ID, ID: in.ID})
+	if err != nil {
+		return nil, s.problem(ctx, orNotFound(err, "project", in.ID))
+	}
+	return projectOutput(p), nil
+}
+
+// errArchived is the 409 for writes to an archived project.
+func errArchived(id int64) error {
+	return huma.Error409Conflict("project " + strconv.FormatInt(id, 10) + " is archived and read-only; unarchive it first")
+}
+
+func (s *server) patchProject(ctx context.Context, in *ProjectPatchInput) (*ProjectOutput, error) {
+	b := in.Body
+	if b.Name.Null {
+		return nil, fieldError("body.name", "name cannot be null")
+	}
+	var p db.Project
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		locked, err := q.ProjectLock(ctx, db.ProjectLockParams{UserID: caller(ctx).ID, ID: in.ID})
+		if err != nil {
+			return orNotFound(err, "project", in.ID)
+		}
+		if locked.ArchivedAt != nil {
+			return errArchived(in.ID)
+		}
+		if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
+			return err
+		}
+		p, err = q.ProjectUpdate(ctx, db.ProjectUpdateParams{
+			UserID:         caller(ctx).ID,
+			ID:             in.ID,
+			NameSet:        b.Name.Set,
+			Name:           b.Name.Value,
+			DescriptionSet: b.Description.Set,
+			Description:    b.Description.Ptr(),
+			ColorSet:       b.Color.Set,
+			Color:          lowerPtr(b.Color.Ptr()),
+		})
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return projectOutput(p), nil
+}
+
+func (s *server) deleteProject(ctx context.Context, in *ProjectDeleteInput) (*struct{}, error) {
+	key := db.ProjectLockParams{UserID: caller(ctx).ID, ID: in.ID}
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		locked, err := q.ProjectLock(ctx, key)
+		if err != nil {
+			return orNotFound(err, "project", in.ID)
+		}
+		if locked.HasTasks && !in.Force {
+			return huma.Error409Conflict("project " + strconv.FormatInt(in.ID, 10) + " has tasks; delete them first or pass force=true to delete them with it")
+		}
+		if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
+			return err
+		}
+		_, err = q.ProjectDelete(ctx, db.ProjectDeleteParams(key))
+		return err
+	})
+	return nil, s.problem(ctx, err)
+}
+
+func (s *server) archiveProject(archived bool) func(context.Context, *ProjectPath) (*ProjectOutput, error) {
+	return func(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {
+		var p db.Project
+		err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+			p, err = q.ProjectSetArchived(ctx, db.ProjectSetArchivedParams{UserID: caller(ctx).ID, ID: in.ID, Archived: archived})
+			return orNotFound(err, "project", in.ID)
+		})
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return projectOutput(p), nil
+	}
+}

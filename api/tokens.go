@@ -1,0 +1,141 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"taskd/db"
+)
+
+// Token is an API token without its secret, which is shown only once.
+type Token struct {
+	ID        int64     `json:"id" example:"2" doc:"The token's id."`
+	Name      string    `json:"name" example:"laptop" doc:"What the token is for."`
+	CreatedAt time.Time `json:"created_at" doc:"When the token was created (RFC 3339, UTC)."`
+}
+
+// NewTokenBody is a token as created: the only time its secret is shown.
+type NewTokenBody struct {
+	ID        int64     `json:"id" example:"2" doc:"The token's id."`
+	Name      string    `json:"name" example:"laptop" doc:"What the token is for."`
+	Token     string    `json:"token" example:"taskd_3q2-7wEXAMPLEsecret" doc:"The secret, for Authorization: Bearer. Shown only here: store it."`
+	CreatedAt time.Time `json:"created_at" doc:"When the token was created (RFC 3339, UTC)."`
+}
+
+type tokenRow interface {
+	db.TokenGetRow | db.TokenListRow | db.TokenCreateRow
+}
+
+func tokenFromRow[R tokenRow](r R) Token {
+	t := db.TokenGetRow(r)
+	return Token{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC()}
+}
+
+// TokenPath addresses one token.
+type TokenPath struct {
+	ID int64 `path:"id" minimum:"1" doc:"The token's id." example:"2"`
+}
+
+type TokenCreateInput struct {
+	Body struct {
+		Name string `json:"name" minLength:"1" maxLength:"64" example:"laptop" doc:"What the token is for (1..64 characters)."`
+	}
+}
+
+type TokenCreateOutput struct {
+	Location string `header:"Location" doc:"/v1/tokens/{id}"`
+	Body     NewTokenBody
+}
+
+type TokenListInput struct {
+	PageQuery
+}
+
+type TokenListOutput struct {
+	Body Page[Token]
+}
+
+type TokenOutput struct {
+	ETag string `header:"ETag" doc:"Strong validator of the token's fields."`
+	Body Token
+}
+
+func registerTokens(api huma.API, s *server) {
+	create := operation("create-token", http.MethodPost, "/v1/tokens", "Tokens", "Create a token",
+		"Creates another bearer token for the caller. The secret is in this response only.", http.StatusCreated)
+	huma.Register(api, create, s.createToken)
+
+	list := operation("list-tokens", http.MethodGet, "/v1/tokens", "Tokens", "List tokens",
+		"Lists the caller's tokens, the sign-up one included, ordered by id, without secrets.", http.StatusOK)
+	huma.Register(api, list, s.listTokens)
+
+	get := operation("get-token", http.MethodGet, "/v1/tokens/{id}", "Tokens", "Get a token", "One of the caller's tokens, without its secret.", http.StatusOK)
+	get.Errors = append(get.Errors, http.StatusNotFound)
+	huma.Register(api, get, s.getToken)
+
+	del := operation("delete-token", http.MethodDelete, "/v1/tokens/{id}", "Tokens", "Revoke a token",
+		"Revokes a token at once, even the one making this request: the next request with it gets 401.", http.StatusNoContent)
+	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusPreconditionFailed)
+	huma.Register(api, del, s.deleteToken)
+}
+
+func (s *server) createToken(ctx context.Context, in *TokenCreateInput) (*TokenCreateOutput, error) {
+	secret, hash := NewToken()
+	var row db.TokenCreateRow
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+		row, err = q.TokenCreate(ctx, db.TokenCreateParams{UserID: caller(ctx).ID, Name: in.Body.Name, SecretHash: hash})
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return &TokenCreateOutput{
+		Location: "/v1/tokens/" + strconv.FormatInt(row.ID, 10),
+		Body:     NewTokenBody{ID: row.ID, Name: row.Name, Token: secret, CreatedAt: row.CreatedAt.UTC()},
+	}, nil
+}
+
+func (s *server) listTokens(ctx context.Context, in *TokenListInput) (*TokenListOutput, error) {
+	after, err := in.afterID()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.New(s.pool).TokenList(ctx, db.TokenListParams{UserID: caller(ctx).ID, AfterID: after, MaxRows: in.Limit + 1})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return &TokenListOutput{Body: pageOf(rows, in.Limit, func(r db.TokenListRow) int64 { return r.ID }, tokenFromRow)}, nil
+}
+
+func (s *server) getToken(ctx context.Context, in *TokenPath) (*TokenOutput, error) {
+	row, err := db.New(s.pool).TokenGet(ctx, db.TokenGetParams{UserID: caller(ctx).ID, ID: in.ID})
+	if err != nil {
+		return nil, s.problem(ctx, orNotFound(err, "token", in.ID))
+	}
+	// A token's fields never change.
+	return &TokenOutput{ETag: etag(1), Body: tokenFromRow(row)}, nil
+}
+
+type TokenDeleteInput struct {
+	TokenPath
+	Conditional
+}
+
+func (s *server) deleteToken(ctx context.Context, in *TokenDeleteInput) (*struct{}, error) {
+	key := db.TokenGetParams{UserID: caller(ctx).ID, ID: in.ID}
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		if _, err := q.TokenGet(ctx, key); err != nil {
+			return orNotFound(err, "token", in.ID)
+		}
+		if err := checkIfMatch(in.IfMatch, 1); err != nil {
+			return err
+		}
+		_, err := q.TokenDelete(ctx, db.TokenDeleteParams(key))
+		return err
+	})
+	return nil, s.problem(ctx, err)
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"taskd/internal/pglocal"
+)
+
+// localDataDir is where the embedded default cluster lives.
+const localDataDir = ".data/postgres"
+
+// defaultMaxConns sizes the pool for a web server whose requests mostly
+// wait on the database: more than pgxpool's default of max(4, cores), few
+// enough to stay far below PostgreSQL's max_connections with replicas.
+const defaultMaxConns = 32
+
+// database holds the flags every database-using command shares.
+type database struct {
+	url      string
+	maxConns int
+	cluster  *pglocal.Cluster
+}
+
+func (d *database) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.url, "database-url", os.Getenv("DATABASE_URL"),
+		"PostgreSQL URL (env DATABASE_URL); empty: a local cluster under ./"+localDataDir+" started from the installed PostgreSQL binaries")
+	fs.IntVar(&d.maxConns, "db-max-conns", envInt("DATABASE_MAX_CONNS", defaultMaxConns),
+		"most open database connections (env DATABASE_MAX_CONNS)")
+}
+
+// resolve settles the database URL, starting the local cluster (and its
+// taskd database) when no URL is configured.
+func (d *database) resolve(ctx context.Context, log io.Writer) (*url.URL, error) {
+	if d.url == "" {
+		fmt.Fprintf(log, "DATABASE_URL is not set: using the local PostgreSQL cluster in ./%s\n", localDataDir)
+		c, err := pglocal.Start(ctx, localDataDir, pglocal.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("starting the local PostgreSQL: %w", err)
+		}
+		d.cluster = c
+		d.url = c.URL("taskd")
+		if err := createDatabase(ctx, c.URL("postgres"), "taskd"); err != nil {
+			return nil, err
+		}
+	}
+	u, err := url.Parse(d.url)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, fmt.Errorf("DATABASE_URL must look like postgres://user:password@host:5432/dbname, got %q", d.url)
+	}
+	return u, nil
+}
+
+// pool opens the connection pool and checks that the database answers.
+func (d *database) pool(ctx context.Context, u *url.URL) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	cfg.MaxConns = int32(d.maxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("cannot reach the database at %s: %w", u.Redacted(), err)
+	}
+	return pool, nil
+}
+
+// close stops the local cluster if this process started it.
+func (d *database) close() {
+	if d.cluster != nil {
+		_ = d.cluster.Stop()
+	}
+}
+
+func createDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database
+		return nil
+	}
+	return err
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envBool(name string, def bool) bool {
+	if v, err := strconv.ParseBool(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}

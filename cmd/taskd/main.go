@@ -1,0 +1,71 @@
+// Command taskd serves the task API and administers its database.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `taskd: a multi-user task manager REST API.
+
+Usage:
+  taskd serve [flags]          serve the API (see taskd serve --help)
+  taskd migrate [up|down|status] [flags]
+                               apply, roll back one, or list migrations
+  taskd user create NAME       create a user and print its token
+  taskd openapi                print the OpenAPI document as YAML
+
+Every command that needs the database reads DATABASE_URL (or
+--database-url). Without it, taskd starts (or reuses) a local PostgreSQL
+cluster under ./.data/postgres from the installed PostgreSQL binaries.
+`
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "taskd:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// errUsage marks a command line taskd cannot make sense of.
+var errUsage = errors.New("usage")
+
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: no command given", errUsage)
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return serve(ctx, rest, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, rest, stdout, stderr)
+	case "user":
+		return userCmd(ctx, rest, stdout, stderr)
+	case "openapi":
+		return printOpenAPI(stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: unknown command %q", errUsage, strings.Join(args[:1], ""))
+	}
+}

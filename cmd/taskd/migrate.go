@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"taskd/db"
+)
+
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("taskd migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var d database
+	d.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: taskd migrate [up|down|status] [flags]\n\n"+
+			"  up      apply every pending migration (the default)\n"+
+			"  down    roll back the most recent migration\n"+
+			"  status  list migrations and whether each is applied\n\n")
+		fs.PrintDefaults()
+	}
+	action := "up"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		action, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	u, err := d.resolve(ctx, stderr)
+	defer d.close()
+	if err != nil {
+		return err
+	}
+	m := db.Migrator(u, stdout, "")
+	switch action {
+	case "up":
+		return m.CreateAndMigrate()
+	case "down":
+		return m.Rollback()
+	case "status":
+		_, err := m.Status(false)
+		return err
+	default:
+		fs.Usage()
+		return fmt.Errorf("%w: unknown migrate action %q", errUsage, action)
+	}
+}

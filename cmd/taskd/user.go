@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"taskd/api"
+	"taskd/db"
+)
+
+// userCmd creates users from the command line, which works whether or not
+// open sign-up is switched on.
+func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("taskd user create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var d database
+	d.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: taskd user create NAME [flags]\n\nCreates a user and prints its bearer token (shown only once).\n\n")
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 || args[0] != "create" {
+		fs.Usage()
+		return fmt.Errorf("%w: expected `taskd user create NAME`", errUsage)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("%w: expected exactly one NAME", errUsage)
+	}
+	u, err := d.resolve(ctx, stderr)
+	defer d.close()
+	if err != nil {
+		return err
+	}
+	if err := db.Migrator(u, io.Discard, "").CreateAndMigrate(); err != nil {
+		return fmt.Errorf("applying migrations: %w", err)
+	}
+	pool, err := d.pool(ctx, u)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	var user api.User
+	var token string
+	err = db.InTx(ctx, pool, func(q *db.Queries) (err error) {
+		user, token, err = api.CreateUser(ctx, q, fs.Arg(0))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("creating user %q: %w", fs.Arg(0), err)
+	}
+	fmt.Fprintf(stderr, "created user %q (id %d); its token:\n", user.Name, user.ID)
+	fmt.Fprintln(stdout, token)
+	return nil
+}

@@ -1,0 +1,166 @@
+-- migrate:up
+
+-- The whole v1 schema. Tenancy lives here: every tenant table carries
+-- user_id, its primary key is (user_id, id), and every reference between
+-- tenant rows is a composite foreign key that includes user_id, so the
+-- database itself refuses a row pointing at another user's data. The same
+-- shape lets tenant tables be distributed on user_id later.
+-- Every constraint is named: api/errors.go maps names to fields.
+
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+CREATE TYPE task_status AS ENUM ('todo', 'in_progress', 'done', 'cancelled');
+CREATE TYPE task_priority AS ENUM ('low', 'medium', 'high', 'critical');
+
+CREATE TABLE users (
+    id         bigint GENERATED ALWAYS AS IDENTITY,
+    name       text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT users_pkey PRIMARY KEY (id),
+    CONSTRAINT users_name_check CHECK (name ~ '^[A-Za-z0-9._-]{1,64}$')
+);
+CREATE UNIQUE INDEX users_name_key ON users (lower(name));
+
+-- Tokens are looked up by the SHA-256 of their secret; the secret itself
+-- is never stored.
+CREATE TABLE tokens (
+    user_id     bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    name        text NOT NULL,
+    secret_hash bytea NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT tokens_pkey PRIMARY KEY (user_id, id),
+    CONSTRAINT tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
+    CONSTRAINT tokens_secret_hash_key UNIQUE (secret_hash),
+    CONSTRAINT tokens_name_check CHECK (char_length(name) BETWEEN 1 AND 64)
+);
+
+-- version counts changes to a row's own fields; it is the ETag.
+CREATE TABLE projects (
+    user_id     bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    name        text NOT NULL,
+    description text,
+    color       text,
+    archived_at timestamptz,
+    version     bigint NOT NULL DEFAULT 1,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT projects_pkey PRIMARY KEY (user_id, id),
+    CONSTRAINT projects_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
+    CONSTRAINT projects_name_check CHECK (char_length(name) BETWEEN 1 AND 200),
+    CONSTRAINT projects_description_check CHECK (char_length(description) <= 10000),
+    CONSTRAINT projects_color_check CHECK (color ~ '^#[0-9a-f]{6}$')
+);
+CREATE UNIQUE INDEX projects_name_key ON projects (user_id, lower(name));
+
+-- A subtask's parent is a task of the same project: the parent key
+-- includes project_id, and ON UPDATE CASCADE moves subtasks along when
+-- their parent moves to another project.
+CREATE TABLE tasks (
+    user_id         bigint NOT NULL,
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    project_id      bigint NOT NULL,
+    parent_task_id  bigint,
+    title           text NOT NULL,
+    description     text,
+    status          task_status NOT NULL DEFAULT 'todo',
+    priority        task_priority NOT NULL DEFAULT 'medium',
+    due_date        date,
+    estimated_hours numeric(7, 2),
+    completed_at    timestamptz,
+    version         bigint NOT NULL DEFAULT 1,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT tasks_pkey PRIMARY KEY (user_id, id),
+    CONSTRAINT tasks_project_id_id_key UNIQUE (user_id, project_id, id),
+    CONSTRAINT tasks_project_id_fkey FOREIGN KEY (user_id, project_id)
+        REFERENCES projects (user_id, id) ON DELETE CASCADE,
+    CONSTRAINT tasks_parent_task_id_fkey FOREIGN KEY (user_id, project_id, parent_task_id)
+        REFERENCES tasks (user_id, project_id, id) ON DELETE CASCADE ON UPDATE CASCADE,
+    CONSTRAINT tasks_parent_task_id_check CHECK (parent_task_id <> id),
+    CONSTRAINT tasks_title_check CHECK (char_length(title) BETWEEN 1 AND 300),
+    CONSTRAINT tasks_description_check CHECK (char_length(description) <= 50000),
+    CONSTRAINT tasks_estimated_hours_check CHECK (estimated_hours BETWEEN 0 AND 10000),
+    CONSTRAINT tasks_completed_at_check CHECK ((status = 'done') = (completed_at IS NOT NULL))
+);
+-- Listing is keyset on id within a user; each filter has an index that
+-- ends in id so a page stays an index range scan.
+CREATE INDEX tasks_project_idx ON tasks (user_id, project_id, id);
+CREATE INDEX tasks_parent_idx ON tasks (user_id, parent_task_id, id) WHERE parent_task_id IS NOT NULL;
+CREATE INDEX tasks_status_idx ON tasks (user_id, status, id);
+CREATE INDEX tasks_priority_idx ON tasks (user_id, priority, id);
+CREATE INDEX tasks_due_date_idx ON tasks (user_id, due_date, id) WHERE due_date IS NOT NULL;
+CREATE INDEX tasks_search_idx ON tasks
+    USING gin (lower(title || ' ' || coalesce(description, '')) gin_trgm_ops);
+
+CREATE TABLE tags (
+    user_id    bigint NOT NULL,
+    id         bigint GENERATED ALWAYS AS IDENTITY,
+    name       text NOT NULL,
+    version    bigint NOT NULL DEFAULT 1,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT tags_pkey PRIMARY KEY (user_id, id),
+    CONSTRAINT tags_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
+    CONSTRAINT tags_name_key UNIQUE (user_id, name),
+    CONSTRAINT tags_name_check CHECK (char_length(name) BETWEEN 1 AND 64)
+);
+
+CREATE TABLE task_tags (
+    user_id bigint NOT NULL,
+    task_id bigint NOT NULL,
+    tag_id  bigint NOT NULL,
+    CONSTRAINT task_tags_pkey PRIMARY KEY (user_id, task_id, tag_id),
+    CONSTRAINT task_tags_task_id_fkey FOREIGN KEY (user_id, task_id)
+        REFERENCES tasks (user_id, id) ON DELETE CASCADE,
+    CONSTRAINT task_tags_tag_id_fkey FOREIGN KEY (user_id, tag_id)
+        REFERENCES tags (user_id, id) ON DELETE CASCADE
+);
+CREATE INDEX task_tags_tag_idx ON task_tags (user_id, tag_id, task_id);
+
+CREATE TABLE comments (
+    user_id    bigint NOT NULL,
+    id         bigint GENERATED ALWAYS AS IDENTITY,
+    task_id    bigint NOT NULL,
+    content    text NOT NULL,
+    version    bigint NOT NULL DEFAULT 1,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT comments_pkey PRIMARY KEY (user_id, id),
+    CONSTRAINT comments_task_id_fkey FOREIGN KEY (user_id, task_id)
+        REFERENCES tasks (user_id, id) ON DELETE CASCADE,
+    CONSTRAINT comments_content_check CHECK (char_length(content) BETWEEN 1 AND 20000)
+);
+CREATE INDEX comments_task_idx ON comments (user_id, task_id, id);
+
+-- Stored responses of POSTs that carried an Idempotency-Key. Sign-up has
+-- no caller yet, so user_id is NULL there and NULLS NOT DISTINCT keeps one
+-- row per key.
+CREATE TABLE idempotency_keys (
+    user_id      bigint,
+    method       text NOT NULL,
+    path         text NOT NULL,
+    key          text NOT NULL,
+    request_hash bytea NOT NULL,
+    status       integer NOT NULL,
+    body         bytea NOT NULL,
+    location     text,
+    etag         text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT idempotency_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
+    CONSTRAINT idempotency_keys_key UNIQUE NULLS NOT DISTINCT (user_id, method, path, key)
+);
+CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);
+
+-- migrate:down
+
+DROP TABLE idempotency_keys;
+DROP TABLE comments;
+DROP TABLE task_tags;
+DROP TABLE tags;
+DROP TABLE tasks;
+DROP TABLE projects;
+DROP TABLE tokens;
+DROP TABLE users;
+DROP TYPE task_priority;
+DROP TYPE task_status;

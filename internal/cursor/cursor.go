@@ -1,0 +1,45 @@
+// Package cursor encodes list positions. Lists are ordered by id and paged
+// by keyset (id > last seen), so a position is the last id of a page: that
+// is what makes paging neither skip nor repeat items while others are
+// inserted or deleted. Clients must treat the encoding as opaque.
+package cursor
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+)
+
+// ErrInvalid is returned for a cursor this package did not produce.
+var ErrInvalid = errors.New("cursor is not one returned by this API")
+
+// maxID is the largest id the API hands out (ids stay below 2^53 so that
+// JSON clients holding them as doubles lose nothing).
+const maxID = 1<<53 - 1
+
+const version = 1
+
+// Encode returns the cursor that continues after lastID.
+func Encode(lastID int64) string {
+	var b [9]byte
+	b[0] = version
+	binary.BigEndian.PutUint64(b[1:], uint64(lastID))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Decode returns the id a cursor continues after. The empty cursor is the
+// start of the list (0: ids start at 1).
+func Decode(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 9 || b[0] != version {
+		return 0, ErrInvalid
+	}
+	id := binary.BigEndian.Uint64(b[1:])
+	if id < 1 || id > maxID {
+		return 0, ErrInvalid
+	}
+	return int64(id), nil
+}

@@ -1,0 +1,24 @@
+-- Authentication: one indexed lookup by the hash of the presented secret.
+-- name: TokenUser :one
+SELECT users.id, users.name, users.created_at
+FROM tokens
+JOIN users ON users.id = tokens.user_id
+WHERE tokens.secret_hash = @secret_hash;
+
+-- name: TokenCreate :one
+INSERT INTO tokens (user_id, name, secret_hash)
+VALUES (@user_id, @name, @secret_hash)
+RETURNING id, name, created_at;
+
+-- name: TokenGet :one
+SELECT id, name, created_at FROM tokens
+WHERE user_id = @user_id AND id = @id;
+
+-- name: TokenList :many
+SELECT id, name, created_at FROM tokens
+WHERE user_id = @user_id AND id > @after_id
+ORDER BY id
+LIMIT @max_rows;
+
+-- name: TokenDelete :execrows
+DELETE FROM tokens WHERE user_id = @user_id AND id = @id;
