@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"time"
 
@@ -65,7 +66,9 @@ func config() huma.Config {
 	cfg.SchemasPath = ""
 	// /docs is served from embedded assets by registerDocs, not from a CDN.
 	cfg.DocsPath = ""
-	// JSON merge patch bodies are JSON.
+	// JSON merge patch bodies are JSON. (Formats starts as Huma's shared
+	// default map, hence the copy.)
+	cfg.Formats = maps.Clone(cfg.Formats)
 	cfg.Formats["application/merge-patch+json"] = huma.DefaultJSONFormat
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		bearerScheme: {

@@ -64,7 +64,8 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			_ = huma.WriteErr(api, ctx, problem.GetStatus(), problem.Error())
 			return
 		}
-		next(huma.WithValue(ctx, userKey{}, user))
+		ctx = huma.WithValue(ctx, userKey{}, user)
+		next(huma.WithValue(ctx, serverKey{}, s))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/jackc/pgx/v5"
@@ -78,7 +79,7 @@ func fieldError(location, format string, args ...any) error {
 
 // notFound is the 404 for a path's resource, missing or another user's:
 // the two must be indistinguishable.
-func notFound(kind string, id int64) error {
+func notFound(kind string, id int64) huma.StatusError {
 	return huma.Error404NotFound(fmt.Sprintf("%s %d not found", kind, id))
 }
 
@@ -88,4 +89,45 @@ func orNotFound(err error, kind string, id int64) error {
 		return notFound(kind, id)
 	}
 	return err
+}
+
+// requiredProperty matches Huma's message for a missing field, which it
+// reports at the enclosing object ("body"); the contract puts it at the
+// field itself ("body.title").
+var requiredProperty = regexp.MustCompile(`^expected required property (\S+) to be present$`)
+
+// init routes every error Huma builds (validation included) through
+// clarify, so that all problem responses follow the contract.
+func init() {
+	build := huma.NewError
+	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		return clarify(build(status, msg, errs...))
+	}
+}
+
+// clarify puts missing-field errors at the field, keeps a copy of a whole
+// request body out of the echoed values, and makes the detail name the
+// first field at fault so that a human reading only detail learns it.
+func clarify(se huma.StatusError) huma.StatusError {
+	m, ok := se.(*huma.ErrorModel)
+	if !ok {
+		return se
+	}
+	for _, d := range m.Errors {
+		if d == nil {
+			continue
+		}
+		if match := requiredProperty.FindStringSubmatch(d.Message); match != nil {
+			d.Location += "." + match[1]
+			d.Value = nil
+		}
+		switch d.Value.(type) {
+		case map[string]any, []any:
+			d.Value = nil
+		}
+	}
+	if len(m.Errors) > 0 && m.Errors[0] != nil && m.Detail == "validation failed" {
+		m.Detail = fmt.Sprintf("validation failed: %s: %s", m.Errors[0].Location, m.Errors[0].Message)
+	}
+	return m
 }

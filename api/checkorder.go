@@ -1,0 +1,82 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/jackc/pgx/v5"
+
+	"taskd/db"
+)
+
+// The contract orders the checks: authentication, then the path (404),
+// then the request's own validity (422). Huma validates a request before
+// the handler runs, so an invalid body sent to a missing resource would
+// get 422. resourceLookups lets the error path alone look the resource up
+// and answer 404 instead: valid requests pay nothing for it.
+
+// resourceLookups finds the resource a path names for a user, by the
+// operation's path template up to its last parameter.
+var resourceLookups = map[string]resourceLookup{
+	"/v1/projects/{id}": {"project", func(ctx context.Context, q *db.Queries, userID, id int64) error {
+		_, err := q.ProjectGet(ctx, db.ProjectGetParams{UserID: userID, ID: id})
+		return err
+	}},
+	"/v1/tokens/{id}": {"token", func(ctx context.Context, q *db.Queries, userID, id int64) error {
+		_, err := q.TokenGet(ctx, db.TokenGetParams{UserID: userID, ID: id})
+		return err
+	}},
+}
+
+type resourceLookup struct {
+	kind string
+	find func(ctx context.Context, q *db.Queries, userID, id int64) error
+}
+
+type serverKey struct{}
+
+func init() {
+	huma.NewErrorWithContext = func(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
+		if status == http.StatusUnprocessableEntity {
+			if missing := pathResourceMissing(hctx); missing != nil {
+				return missing
+			}
+		}
+		return huma.NewError(status, msg, errs...)
+	}
+}
+
+// pathResourceMissing returns the 404 for a request whose path names a
+// resource the caller does not have, or nil.
+func pathResourceMissing(hctx huma.Context) huma.StatusError {
+	if hctx == nil || hctx.Operation() == nil {
+		return nil
+	}
+	s, ok := hctx.Context().Value(serverKey{}).(*server)
+	if !ok || s.pool == nil {
+		return nil
+	}
+	template := hctx.Operation().Path
+	end := strings.LastIndex(template, "}")
+	if end < 0 {
+		return nil
+	}
+	template = template[:end+1]
+	lookup, ok := resourceLookups[template]
+	if !ok {
+		return nil
+	}
+	id, err := strconv.ParseInt(hctx.Param("id"), 10, 64)
+	if err != nil {
+		return nil // a malformed id is itself the 422
+	}
+	err = lookup.find(hctx.Context(), db.New(s.pool), caller(hctx.Context()).ID, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound(lookup.kind, id)
+	}
+	return nil
+}
