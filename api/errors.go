@@ -65,6 +65,18 @@ func (s *server) problem(ctx context.Context, err error) error {
 	return huma.Error500InternalServerError("internal error")
 }
 
+// Explain phrases an error for a person at a terminal the way the API
+// would phrase it for a client; the command line uses it.
+func Explain(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if p, ok := constraintProblems[pgErr.ConstraintName]; ok {
+			return p.message
+		}
+	}
+	return err.Error()
+}
+
 func isConnectError(err error) bool {
 	var connErr *pgconn.ConnectError
 	return errors.As(err, &connErr)

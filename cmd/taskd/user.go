@@ -52,7 +52,7 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("creating user %q: %w", fs.Arg(0), err)
+		return fmt.Errorf("creating user %q: %s", fs.Arg(0), api.Explain(err))
 	}
 	fmt.Fprintf(stderr, "created user %q (id %d); its token:\n", user.Name, user.ID)
 	fmt.Fprintln(stdout, token)
