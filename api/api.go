@@ -48,6 +48,11 @@ func New(pool *pgxpool.Pool, opts Options) (http.Handler, huma.API) {
 	registerUsers(api, s)
 	registerTokens(api, s)
 	registerProjects(api, s)
+	registerProjectStats(api, s)
+	registerTasks(api, s)
+	registerTaskTags(api, s)
+	registerTags(api, s)
+	registerComments(api, s)
 
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)

@@ -22,19 +22,43 @@ import (
 // resourceLookups finds the resource a path names for a user, by the
 // operation's path template up to its last parameter.
 var resourceLookups = map[string]resourceLookup{
-	"/v1/projects/{id}": {"project", func(ctx context.Context, q *db.Queries, userID, id int64) error {
-		_, err := q.ProjectGet(ctx, db.ProjectGetParams{UserID: userID, ID: id})
+	"/v1/projects/{id}": {"project", func(ctx context.Context, q *db.Queries, userID int64, p pathParams) error {
+		_, err := q.ProjectGet(ctx, db.ProjectGetParams{UserID: userID, ID: p.id("id")})
 		return err
 	}},
-	"/v1/tokens/{id}": {"token", func(ctx context.Context, q *db.Queries, userID, id int64) error {
-		_, err := q.TokenGet(ctx, db.TokenGetParams{UserID: userID, ID: id})
+	"/v1/tokens/{id}": {"token", func(ctx context.Context, q *db.Queries, userID int64, p pathParams) error {
+		_, err := q.TokenGet(ctx, db.TokenGetParams{UserID: userID, ID: p.id("id")})
+		return err
+	}},
+	"/v1/tasks/{id}":             {"task", findTask},
+	"/v1/tasks/{id}/tags/{name}": {"task", findTask},
+	"/v1/tasks/{id}/comments/{comment_id}": {"comment", func(ctx context.Context, q *db.Queries, userID int64, p pathParams) error {
+		_, err := q.CommentGet(ctx, db.CommentGetParams{UserID: userID, TaskID: p.id("id"), ID: p.id("comment_id")})
+		return err
+	}},
+	"/v1/tags/{id}": {"tag", func(ctx context.Context, q *db.Queries, userID int64, p pathParams) error {
+		_, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: p.id("id")})
 		return err
 	}},
 }
 
+func findTask(ctx context.Context, q *db.Queries, userID int64, p pathParams) error {
+	_, err := q.TaskGet(ctx, db.TaskGetParams{UserID: userID, ID: p.id("id")})
+	return err
+}
+
 type resourceLookup struct {
 	kind string
-	find func(ctx context.Context, q *db.Queries, userID, id int64) error
+	find func(ctx context.Context, q *db.Queries, userID int64, p pathParams) error
+}
+
+// pathParams reads the request's path parameters; a malformed id reads as
+// 0, which names no resource.
+type pathParams func(name string) string
+
+func (p pathParams) id(name string) int64 {
+	id, _ := strconv.ParseInt(p(name), 10, 64)
+	return id
 }
 
 type serverKey struct{}
@@ -70,13 +94,15 @@ func pathResourceMissing(hctx huma.Context) huma.StatusError {
 	if !ok {
 		return nil
 	}
-	id, err := strconv.ParseInt(hctx.Param("id"), 10, 64)
-	if err != nil {
-		return nil // a malformed id is itself the 422
+	params := pathParams(hctx.Param)
+	for _, name := range []string{"id", "comment_id"} {
+		if v := hctx.Param(name); v != "" && params.id(name) <= 0 {
+			return nil // a malformed id is itself the 422
+		}
 	}
-	err = lookup.find(hctx.Context(), db.New(s.pool), caller(hctx.Context()).ID, id)
+	err := lookup.find(hctx.Context(), db.New(s.pool), caller(hctx.Context()).ID, params)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return notFound(lookup.kind, id)
+		return huma.Error404NotFound(lookup.kind + " not found")
 	}
 	return nil
 }

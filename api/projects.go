@@ -187,9 +187,6 @@ func errArchived(id int64) error {
 
 func (s *server) patchProject(ctx context.Context, in *ProjectPatchInput) (*ProjectOutput, error) {
 	b := in.Body
-	if b.Name.Null {
-		return nil, fieldError("body.name", "name cannot be null")
-	}
 	var p db.Project
 	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
 		locked, err := q.ProjectLock(ctx, db.ProjectLockParams{UserID: caller(ctx).ID, ID: in.ID})
@@ -251,4 +248,36 @@ func (s *server) archiveProject(archived bool) func(context.Context, *ProjectPat
 		}
 		return projectOutput(p), nil
 	}
+}
+
+// ProjectStats summarizes a project's tasks, subtasks included.
+type ProjectStats struct {
+	TotalTasks           int64   `json:"total_tasks" example:"10" doc:"Every task of the project, subtasks included."`
+	TodoTasks            int64   `json:"todo_tasks" example:"4"`
+	InProgressTasks      int64   `json:"in_progress_tasks" example:"2"`
+	DoneTasks            int64   `json:"done_tasks" example:"3"`
+	CancelledTasks       int64   `json:"cancelled_tasks" example:"1"`
+	OverdueTasks         int64   `json:"overdue_tasks" example:"1" doc:"Due before today (UTC) and neither done nor cancelled."`
+	CompletionPercentage float64 `json:"completion_percentage" example:"33.33" doc:"done ÷ (total − cancelled) × 100, two decimals rounded half away from zero; 0 when nothing counts."`
+	EstimatedHoursTotal  float64 `json:"estimated_hours_total" example:"12.5" doc:"Sum of estimates of every task except cancelled ones."`
+	EstimatedHoursDone   float64 `json:"estimated_hours_done" example:"4" doc:"Sum of estimates of done tasks."`
+}
+
+type ProjectStatsOutput struct {
+	Body ProjectStats
+}
+
+func registerProjectStats(api huma.API, s *server) {
+	stats := operation("get-project-stats", http.MethodGet, "/v1/projects/{id}/stats", "Projects", "Project statistics",
+		"Counts by status, overdue tasks, completion and estimates, computed in one statement.", http.StatusOK)
+	stats.Errors = append(stats.Errors, http.StatusNotFound)
+	huma.Register(api, stats, s.projectStats)
+}
+
+func (s *server) projectStats(ctx context.Context, in *ProjectPath) (*ProjectStatsOutput, error) {
+	r, err := db.New(s.pool).ProjectStats(ctx, db.ProjectStatsParams{UserID: caller(ctx).ID, ProjectID: in.ID, Today: today()})
+	if err != nil {
+		return nil, s.problem(ctx, orNotFound(err, "project", in.ID))
+	}
+	return &ProjectStatsOutput{Body: ProjectStats(r)}, nil
 }

@@ -198,6 +198,26 @@ type Task struct {
 	UpdatedAt      time.Time
 }
 
+type TaskRow struct {
+	UserID         int64
+	ID             int64
+	ProjectID      int64
+	ParentTaskID   *int64
+	Title          string
+	Description    *string
+	Status         TaskStatus
+	Priority       TaskPriority
+	DueDate        *time.Time
+	EstimatedHours *float64
+	CompletedAt    *time.Time
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Tags           []string
+	SubtaskCount   int64
+	CommentCount   int64
+}
+
 type TaskTag struct {
 	UserID int64
 	TaskID int64

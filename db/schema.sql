@@ -214,6 +214,39 @@ CREATE TABLE public.tasks (
 
 
 --
+-- Name: task_rows; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.task_rows AS
+ SELECT t.user_id,
+    t.id,
+    t.project_id,
+    t.parent_task_id,
+    t.title,
+    t.description,
+    t.status,
+    t.priority,
+    t.due_date,
+    t.estimated_hours,
+    t.completed_at,
+    t.version,
+    t.created_at,
+    t.updated_at,
+    ARRAY( SELECT g.name
+           FROM (public.task_tags tt
+             JOIN public.tags g ON (((g.user_id = tt.user_id) AND (g.id = tt.tag_id))))
+          WHERE ((tt.user_id = t.user_id) AND (tt.task_id = t.id))
+          ORDER BY (g.name COLLATE "C")) AS tags,
+    ( SELECT count(*) AS count
+           FROM public.tasks s
+          WHERE ((s.user_id = t.user_id) AND (s.parent_task_id = t.id))) AS subtask_count,
+    ( SELECT count(*) AS count
+           FROM public.comments c
+          WHERE ((c.user_id = t.user_id) AND (c.task_id = t.id))) AS comment_count
+   FROM public.tasks t;
+
+
+--
 -- Name: tasks_id_seq; Type: SEQUENCE; Schema: public; Owner: -
 --
 
@@ -406,6 +439,13 @@ CREATE INDEX task_tags_tag_idx ON public.task_tags USING btree (user_id, tag_id,
 
 
 --
+-- Name: tasks_description_trgm_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX tasks_description_trgm_idx ON public.tasks USING gin (lower(description) public.gin_trgm_ops);
+
+
+--
 -- Name: tasks_due_date_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -434,17 +474,17 @@ CREATE INDEX tasks_project_idx ON public.tasks USING btree (user_id, project_id,
 
 
 --
--- Name: tasks_search_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX tasks_search_idx ON public.tasks USING gin (lower(((title || ' '::text) || COALESCE(description, ''::text))) public.gin_trgm_ops);
-
-
---
 -- Name: tasks_status_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX tasks_status_idx ON public.tasks USING btree (user_id, status, id);
+
+
+--
+-- Name: tasks_title_trgm_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX tasks_title_trgm_idx ON public.tasks USING gin (lower(title) public.gin_trgm_ops);
 
 
 --

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"taskd/db"
 	"taskd/internal/pglocal"
 )
 
@@ -64,11 +65,10 @@ func (d *database) resolve(ctx context.Context, log io.Writer) (*url.URL, error)
 
 // pool opens the connection pool and checks that the database answers.
 func (d *database) pool(ctx context.Context, u *url.URL) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(u.String())
+	cfg, err := db.PoolConfig(u.String(), int32(d.maxConns))
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	cfg.MaxConns = int32(d.maxConns)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err

@@ -91,8 +91,10 @@ CREATE INDEX tasks_parent_idx ON tasks (user_id, parent_task_id, id) WHERE paren
 CREATE INDEX tasks_status_idx ON tasks (user_id, status, id);
 CREATE INDEX tasks_priority_idx ON tasks (user_id, priority, id);
 CREATE INDEX tasks_due_date_idx ON tasks (user_id, due_date, id) WHERE due_date IS NOT NULL;
-CREATE INDEX tasks_search_idx ON tasks
-    USING gin (lower(title || ' ' || coalesce(description, '')) gin_trgm_ops);
+-- q is a case-insensitive substring of title or description: trigram
+-- indexes on the lower-cased columns serve LIKE '%…%'.
+CREATE INDEX tasks_title_trgm_idx ON tasks USING gin (lower(title) gin_trgm_ops);
+CREATE INDEX tasks_description_trgm_idx ON tasks USING gin (lower(description) gin_trgm_ops);
 
 CREATE TABLE tags (
     user_id    bigint NOT NULL,
@@ -133,6 +135,23 @@ CREATE TABLE comments (
 );
 CREATE INDEX comments_task_idx ON comments (user_id, task_id, id);
 
+-- task_rows is a task as the API shows it: its tag names in code point
+-- order and its counts, computed per row in the one statement that reads
+-- a task or a page of tasks.
+CREATE VIEW task_rows AS
+SELECT t.user_id, t.id, t.project_id, t.parent_task_id, t.title, t.description,
+       t.status, t.priority, t.due_date, t.estimated_hours, t.completed_at,
+       t.version, t.created_at, t.updated_at,
+       ARRAY(SELECT g.name FROM task_tags tt
+             JOIN tags g ON g.user_id = tt.user_id AND g.id = tt.tag_id
+             WHERE tt.user_id = t.user_id AND tt.task_id = t.id
+             ORDER BY g.name COLLATE "C")::text[] AS tags,
+       (SELECT count(*) FROM tasks s
+        WHERE s.user_id = t.user_id AND s.parent_task_id = t.id) AS subtask_count,
+       (SELECT count(*) FROM comments c
+        WHERE c.user_id = t.user_id AND c.task_id = t.id) AS comment_count
+FROM tasks t;
+
 -- Stored responses of POSTs that carried an Idempotency-Key. Sign-up has
 -- no caller yet, so user_id is NULL there and NULLS NOT DISTINCT keeps one
 -- row per key.
@@ -155,6 +174,7 @@ CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);
 -- migrate:down
 
 DROP TABLE idempotency_keys;
+DROP VIEW task_rows;
 DROP TABLE comments;
 DROP TABLE task_tags;
 DROP TABLE tags;

@@ -7,6 +7,7 @@ package cursor
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 )
 
@@ -17,7 +18,11 @@ var ErrInvalid = errors.New("cursor is not one returned by this API")
 // JSON clients holding them as doubles lose nothing).
 const maxID = 1<<53 - 1
 
-const version = 1
+// Format bytes: the first byte of a decoded cursor says what follows.
+const (
+	version    = 1 // an id, 8 bytes big-endian
+	valueFirst = 2 // JSON of the sort keys of lists not ordered by id
+)
 
 // Encode returns the cursor that continues after lastID.
 func Encode(lastID int64) string {
@@ -42,4 +47,26 @@ func Decode(s string) (int64, error) {
 		return 0, ErrInvalid
 	}
 	return int64(id), nil
+}
+
+// EncodeValue returns a cursor holding v, the sort keys of the last item
+// of a page of a list that is not ordered by id.
+func EncodeValue(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("cursor: unencodable position: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(append([]byte{valueFirst}, b...))
+}
+
+// DecodeValue reads a cursor made by EncodeValue into v.
+func DecodeValue(s string, v any) error {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 2 || b[0] != valueFirst {
+		return ErrInvalid
+	}
+	if err := json.Unmarshal(b[1:], v); err != nil {
+		return ErrInvalid
+	}
+	return nil
 }

@@ -33,3 +33,19 @@ func TestRejectsForeignCursors(t *testing.T) {
 		require.ErrorIs(t, err, ErrInvalid, "cursor %q", s)
 	}
 }
+
+func TestValueRoundTrip(t *testing.T) {
+	t.Parallel()
+	type pos struct {
+		Name  string `json:"n"`
+		Count int64  `json:"c"`
+	}
+	in := pos{Name: "проект/α", Count: 12}
+	var out pos
+	require.NoError(t, DecodeValue(EncodeValue(in), &out))
+	require.Equal(t, in, out)
+	require.ErrorIs(t, DecodeValue(Encode(5), &out), ErrInvalid, "an id cursor is not a value cursor")
+	_, err := Decode(EncodeValue(in))
+	require.ErrorIs(t, err, ErrInvalid, "and the other way round")
+	require.ErrorIs(t, DecodeValue("Anvv", &out), ErrInvalid)
+}

@@ -110,7 +110,11 @@ func URL(t testing.TB) string {
 // New returns a pool on a fresh database cloned from the template.
 func New(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), URL(t))
+	cfg, err := db.PoolConfig(URL(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

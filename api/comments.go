@@ -1,0 +1,186 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"taskd/db"
+)
+
+// Comment is a markdown note on a task.
+type Comment struct {
+	ID        int64     `json:"id" example:"3" doc:"The comment's id."`
+	TaskID    int64     `json:"task_id" example:"42" doc:"The task commented on."`
+	Content   string    `json:"content" example:"Draft is **ready** for review." doc:"Markdown, 1..20000 characters."`
+	CreatedAt time.Time `json:"created_at" doc:"RFC 3339, UTC."`
+	UpdatedAt time.Time `json:"updated_at" doc:"RFC 3339, UTC."`
+}
+
+func commentFromRow(c db.Comment) Comment {
+	return Comment{ID: c.ID, TaskID: c.TaskID, Content: c.Content, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
+}
+
+// CommentPath addresses one comment of one task.
+type CommentPath struct {
+	ID        int64 `path:"id" minimum:"1" example:"42" doc:"The task's id."`
+	CommentID int64 `path:"comment_id" minimum:"1" example:"3" doc:"The comment's id."`
+}
+
+type CommentBody struct {
+	Content string `json:"content" minLength:"1" maxLength:"20000" example:"Draft is **ready** for review." doc:"Markdown, 1..20000 characters."`
+}
+
+type CommentCreateInput struct {
+	TaskPath
+	Body CommentBody
+}
+
+type CommentPatchInput struct {
+	CommentPath
+	Conditional
+	Body CommentBody
+}
+
+type CommentDeleteInput struct {
+	CommentPath
+	Conditional
+}
+
+type CommentListInput struct {
+	TaskPath
+	PageQuery
+}
+
+type CommentOutput struct {
+	ETag     string `header:"ETag" doc:"Strong validator of the comment."`
+	Location string `header:"Location" doc:"On create: /v1/tasks/{id}/comments/{comment_id}."`
+	Body     Comment
+}
+
+type CommentListOutput struct {
+	Body Page[Comment]
+}
+
+func commentOutput(c db.Comment) *CommentOutput {
+	return &CommentOutput{ETag: etag(c.Version), Body: commentFromRow(c)}
+}
+
+func registerComments(api huma.API, s *server) {
+	const tag = "Comments"
+	create := operation("create-comment", http.MethodPost, "/v1/tasks/{id}/comments", tag, "Comment on a task",
+		"409 when the task's project is archived.", http.StatusCreated)
+	create.Errors = append(create.Errors, http.StatusNotFound, http.StatusConflict)
+	huma.Register(api, create, s.createComment)
+
+	list := operation("list-comments", http.MethodGet, "/v1/tasks/{id}/comments", tag, "List a task's comments", "Ordered by id.", http.StatusOK)
+	list.Errors = append(list.Errors, http.StatusNotFound)
+	huma.Register(api, list, s.listComments)
+
+	get := operation("get-comment", http.MethodGet, "/v1/tasks/{id}/comments/{comment_id}", tag, "Get a comment", "", http.StatusOK)
+	get.Errors = append(get.Errors, http.StatusNotFound)
+	huma.Register(api, get, s.getComment)
+
+	patch := operation("update-comment", http.MethodPatch, "/v1/tasks/{id}/comments/{comment_id}", tag, "Edit a comment",
+		"409 when the task's project is archived.", http.StatusOK)
+	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
+	huma.Register(api, patch, s.patchComment)
+
+	del := operation("delete-comment", http.MethodDelete, "/v1/tasks/{id}/comments/{comment_id}", tag, "Delete a comment",
+		"409 when the task's project is archived.", http.StatusNoContent)
+	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
+	huma.Register(api, del, s.deleteComment)
+}
+
+func (s *server) createComment(ctx context.Context, in *CommentCreateInput) (*CommentOutput, error) {
+	userID := caller(ctx).ID
+	var c db.Comment
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		task, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
+		if err != nil {
+			return orNotFound(err, "task", in.ID)
+		}
+		if task.ProjectArchived {
+			return errArchived(task.ProjectID)
+		}
+		c, err = q.CommentCreate(ctx, db.CommentCreateParams{UserID: userID, TaskID: in.ID, Content: in.Body.Content})
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	out := commentOutput(c)
+	out.Location = fmt.Sprintf("/v1/tasks/%d/comments/%d", c.TaskID, c.ID)
+	return out, nil
+}
+
+func (s *server) listComments(ctx context.Context, in *CommentListInput) (*CommentListOutput, error) {
+	after, err := in.afterID()
+	if err != nil {
+		return nil, err
+	}
+	userID := caller(ctx).ID
+	q := db.New(s.pool)
+	rows, err := q.CommentList(ctx, db.CommentListParams{UserID: userID, TaskID: in.ID, AfterID: after, MaxRows: in.Limit + 1})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	if len(rows) == 0 {
+		// An empty page must still tell a missing task from one without comments.
+		if _, err := q.TaskGet(ctx, db.TaskGetParams{UserID: userID, ID: in.ID}); err != nil {
+			return nil, s.problem(ctx, orNotFound(err, "task", in.ID))
+		}
+	}
+	return &CommentListOutput{Body: pageOf(rows, in.Limit, func(c db.Comment) int64 { return c.ID }, commentFromRow)}, nil
+}
+
+func (s *server) getComment(ctx context.Context, in *CommentPath) (*CommentOutput, error) {
+	c, err := db.New(s.pool).CommentGet(ctx, db.CommentGetParams{UserID: caller(ctx).ID, TaskID: in.ID, ID: in.CommentID})
+	if err != nil {
+		return nil, s.problem(ctx, orNotFound(err, "comment", in.CommentID))
+	}
+	return commentOutput(c), nil
+}
+
+// lockComment locks a comment for a write and applies the checks every
+// write shares: 404, archived project (409), If-Match (412).
+func lockComment(ctx context.Context, q *db.Queries, userID int64, in CommentPath, ifMatch string) error {
+	cur, err := q.CommentLock(ctx, db.CommentLockParams{UserID: userID, TaskID: in.ID, ID: in.CommentID})
+	if err != nil {
+		return orNotFound(err, "comment", in.CommentID)
+	}
+	if cur.ProjectArchived {
+		return huma.Error409Conflict("the task's project is archived and read-only; unarchive it first")
+	}
+	return checkIfMatch(ifMatch, cur.Version)
+}
+
+func (s *server) patchComment(ctx context.Context, in *CommentPatchInput) (*CommentOutput, error) {
+	userID := caller(ctx).ID
+	var c db.Comment
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+		if err = lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
+			return err
+		}
+		c, err = q.CommentUpdate(ctx, db.CommentUpdateParams{UserID: userID, TaskID: in.ID, ID: in.CommentID, Content: in.Body.Content})
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return commentOutput(c), nil
+}
+
+func (s *server) deleteComment(ctx context.Context, in *CommentDeleteInput) (*struct{}, error) {
+	userID := caller(ctx).ID
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		if err := lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
+			return err
+		}
+		return q.CommentDelete(ctx, db.CommentDeleteParams{UserID: userID, TaskID: in.ID, ID: in.CommentID})
+	})
+	return nil, s.problem(ctx, err)
+}

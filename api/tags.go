@@ -1,0 +1,358 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/jackc/pgx/v5"
+
+	"taskd/db"
+	"taskd/internal/cursor"
+	"taskd/internal/tagname"
+)
+
+// maxTagsPerTask is the contract's limit, counted after normalization.
+const maxTagsPerTask = 20
+
+// normalizeTags normalizes a list of names from a body at location,
+// returning the distinct names sorted by code point. A name that
+// normalizes to nothing is a 422 at its index.
+func normalizeTags(location string, names []string) ([]string, error) {
+	out := make([]string, 0, len(names))
+	for i, n := range names {
+		norm, err := tagname.Normalize(n)
+		if err != nil {
+			return nil, fieldError(fmt.Sprintf("%s[%d]", location, i), "%v", err)
+		}
+		out = append(out, norm)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > maxTagsPerTask {
+		return nil, fieldError(location, "at most %d distinct tags a task, got %d", maxTagsPerTask, len(out))
+	}
+	return out, nil
+}
+
+// normalizeTagFilter normalizes ?tag= values (no count limit there).
+func normalizeTagFilter(names []string) ([]string, error) {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		norm, err := tagname.Normalize(n)
+		if err != nil {
+			return nil, fieldError("query.tag", "%v", err)
+		}
+		out = append(out, norm)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// replaceTags makes the task's tags exactly names (normalized, distinct).
+func replaceTags(ctx context.Context, q *db.Queries, userID, taskID int64, names []string) error {
+	if _, err := q.TaskTagsKeep(ctx, db.TaskTagsKeepParams{UserID: userID, TaskID: taskID, Names: names}); err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	_, err := q.TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: userID, TaskID: taskID, Names: names})
+	return err
+}
+
+// Tag is a label on tasks.
+type Tag struct {
+	ID        int64     `json:"id" example:"7" doc:"The tag's id."`
+	Name      string    `json:"name" example:"web-dev" doc:"Normalized name (Obsidian rules)."`
+	TaskCount int64     `json:"task_count" example:"3" doc:"Tasks carrying the tag, any status, subtasks included."`
+	CreatedAt time.Time `json:"created_at" doc:"RFC 3339, UTC."`
+}
+
+type tagRow interface{ db.TagGetRow | db.TagListRow }
+
+func tagFromRow[R tagRow](r R) Tag {
+	t := db.TagGetRow(r)
+	return Tag{ID: t.ID, Name: t.Name, TaskCount: t.TaskCount, CreatedAt: t.CreatedAt.UTC()}
+}
+
+type TagPath struct {
+	ID int64 `path:"id" minimum:"1" example:"7" doc:"The tag's id."`
+}
+
+type TagOutput struct {
+	Status   int
+	ETag     string `header:"ETag" doc:"Strong validator of the tag's name."`
+	Location string `header:"Location" doc:"On create: /v1/tags/{id}, also when the tag already existed."`
+	Body     Tag
+}
+
+type TagNameBody struct {
+	Name string `json:"name" minLength:"1" maxLength:"1000" example:"Web Dev" doc:"A tag name; normalized (\"Web Dev\" becomes web-dev)."`
+}
+
+type TagCreateInput struct {
+	Body TagNameBody
+}
+
+type TagPatchInput struct {
+	TagPath
+	Conditional
+	Body TagNameBody
+}
+
+type TagDeleteInput struct {
+	TagPath
+	Conditional
+}
+
+type TagMergeInput struct {
+	TagPath
+	Body struct {
+		Into int64 `json:"into" example:"8" doc:"The tag that replaces this one on every task."`
+	}
+}
+
+type TagListInput struct {
+	PageQuery
+	Sort   string `query:"sort" enum:"name,popular" default:"name" doc:"name: by name (code points); popular: by task_count descending, then name."`
+	Unused bool   `query:"unused" doc:"true: only tags on no task; false: only tags on at least one task. Absent: all."`
+
+	unusedSet bool
+}
+
+func (in *TagListInput) Resolve(ctx huma.Context) []error {
+	in.unusedSet = ctx.Query("unused") != ""
+	return nil
+}
+
+type TagListOutput struct {
+	Body Page[Tag]
+}
+
+type TagCleanupOutput struct {
+	Body struct {
+		Deleted int64 `json:"deleted" example:"2" doc:"How many unused tags were deleted."`
+	}
+}
+
+func registerTags(api huma.API, s *server) {
+	const tag = "Tags"
+	list := operation("list-tags", http.MethodGet, "/v1/tags", tag, "List tags",
+		"The caller's tags with how many tasks carry each. Paging by popularity follows task counts as they are when each page is read.", http.StatusOK)
+	huma.Register(api, list, s.listTags)
+
+	get := operation("get-tag", http.MethodGet, "/v1/tags/{id}", tag, "Get a tag", "", http.StatusOK)
+	get.Errors = append(get.Errors, http.StatusNotFound)
+	huma.Register(api, get, s.getTag)
+
+	create := operation("create-tag", http.MethodPost, "/v1/tags", tag, "Create a tag",
+		"201 with the new tag, or 200 with the existing one when the normalized name exists.", http.StatusCreated)
+	huma.Register(api, create, s.createTag)
+
+	patch := operation("rename-tag", http.MethodPatch, "/v1/tags/{id}", tag, "Rename a tag",
+		"Renames the tag on every task, archived projects included. 409 when another tag has the name.", http.StatusOK)
+	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
+	huma.Register(api, patch, s.renameTag)
+
+	del := operation("delete-tag", http.MethodDelete, "/v1/tags/{id}", tag, "Delete a tag", "Removes the tag from every task.", http.StatusNoContent)
+	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusPreconditionFailed)
+	huma.Register(api, del, s.deleteTag)
+
+	merge := operation("merge-tag", http.MethodPost, "/v1/tags/{id}/merge", tag, "Merge a tag into another",
+		"Every task of this tag gets the tag `into` instead, and this tag is deleted. Answers the target.", http.StatusOK)
+	merge.Errors = append(merge.Errors, http.StatusNotFound)
+	huma.Register(api, merge, s.mergeTag)
+
+	cleanup := operation("cleanup-tags", http.MethodPost, "/v1/tags/cleanup", tag, "Delete unused tags", "", http.StatusOK)
+	huma.Register(api, cleanup, s.cleanupTags)
+}
+
+func tagOutput(ctx context.Context, q *db.Queries, userID, id int64) (*TagOutput, error) {
+	row, err := q.TagGet(ctx, db.TagGetParams{UserID: userID, ID: id})
+	if err != nil {
+		return nil, err
+	}
+	return &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}, nil
+}
+
+func (s *server) getTag(ctx context.Context, in *TagPath) (*TagOutput, error) {
+	out, err := tagOutput(ctx, db.New(s.pool), caller(ctx).ID, in.ID)
+	if err != nil {
+		return nil, s.problem(ctx, orNotFound(err, "tag", in.ID))
+	}
+	return out, nil
+}
+
+// tagPosition is where a tag list page ends: the sort keys of its last tag.
+type tagPosition struct {
+	Name  string `json:"n"`
+	Count int64  `json:"c"`
+}
+
+func (s *server) listTags(ctx context.Context, in *TagListInput) (*TagListOutput, error) {
+	p := db.TagListParams{UserID: caller(ctx).ID, Popular: in.Sort == "popular", MaxRows: in.Limit + 1}
+	if in.unusedSet {
+		p.Unused = &in.Unused
+	}
+	if in.Cursor != "" {
+		var pos tagPosition
+		if err := cursor.DecodeValue(in.Cursor, &pos); err != nil {
+			return nil, fieldError("query.cursor", "%v", err)
+		}
+		p.After, p.AfterName, p.AfterCount = true, pos.Name, pos.Count
+	}
+	rows, err := db.New(s.pool).TagList(ctx, p)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	page := Page[Tag]{Items: make([]Tag, 0, len(rows))}
+	for i, r := range rows {
+		if i == int(in.Limit) {
+			last := rows[i-1]
+			next := cursor.EncodeValue(tagPosition{Name: last.Name, Count: last.TaskCount})
+			page.NextCursor = &next
+			break
+		}
+		page.Items = append(page.Items, tagFromRow(r))
+	}
+	return &TagListOutput{Body: page}, nil
+}
+
+func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagOutput, error) {
+	name, err := tagname.Normalize(in.Body.Name)
+	if err != nil {
+		return nil, fieldError("body.name", "%v", err)
+	}
+	userID := caller(ctx).ID
+	var out *TagOutput
+	var created bool
+	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		row, err := q.TagCreate(ctx, db.TagCreateParams{UserID: userID, Name: name})
+		if err != nil {
+			return err
+		}
+		created = row.Created
+		out, err = tagOutput(ctx, q, userID, row.ID)
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	out.Location = "/v1/tags/" + strconv.FormatInt(out.Body.ID, 10)
+	out.Status = http.StatusCreated
+	if !created {
+		out.Status = http.StatusOK
+	}
+	return out, nil
+}
+
+// touchTaggedTasks changes the ETag of every task carrying the tag: their
+// tag lists are about to change from outside.
+func touchTaggedTasks(ctx context.Context, q *db.Queries, userID, tagID int64) error {
+	ids, err := q.TagTaskIDs(ctx, db.TagTaskIDsParams{UserID: userID, TagID: tagID})
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	return q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: ids})
+}
+
+func (s *server) renameTag(ctx context.Context, in *TagPatchInput) (*TagOutput, error) {
+	userID := caller(ctx).ID
+	var out *TagOutput
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		cur, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID})
+		if err != nil {
+			return orNotFound(err, "tag", in.ID)
+		}
+		name, err := tagname.Normalize(in.Body.Name)
+		if err != nil {
+			return fieldError("body.name", "%v", err)
+		}
+		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+			return err
+		}
+		if err := q.TagRename(ctx, db.TagRenameParams{UserID: userID, ID: in.ID, Name: name}); err != nil {
+			return err
+		}
+		if err := touchTaggedTasks(ctx, q, userID, in.ID); err != nil {
+			return err
+		}
+		out, err = tagOutput(ctx, q, userID, in.ID)
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return out, nil
+}
+
+func (s *server) deleteTag(ctx context.Context, in *TagDeleteInput) (*struct{}, error) {
+	userID := caller(ctx).ID
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		cur, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID})
+		if err != nil {
+			return orNotFound(err, "tag", in.ID)
+		}
+		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+			return err
+		}
+		if err := touchTaggedTasks(ctx, q, userID, in.ID); err != nil {
+			return err
+		}
+		return q.TagDelete(ctx, db.TagDeleteParams{UserID: userID, ID: in.ID})
+	})
+	return nil, s.problem(ctx, err)
+}
+
+func (s *server) mergeTag(ctx context.Context, in *TagMergeInput) (*TagOutput, error) {
+	userID := caller(ctx).ID
+	var out *TagOutput
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		if _, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID}); err != nil {
+			return orNotFound(err, "tag", in.ID)
+		}
+		if in.Body.Into == in.ID {
+			return fieldError("body.into", "a tag cannot be merged into itself")
+		}
+		if _, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.Body.Into}); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fieldError("body.into", "no tag %d", in.Body.Into)
+			}
+			return err
+		}
+		if err := touchTaggedTasks(ctx, q, userID, in.ID); err != nil {
+			return err
+		}
+		if err := q.TagMergeLinks(ctx, db.TagMergeLinksParams{UserID: userID, TagID: in.ID, IntoID: in.Body.Into}); err != nil {
+			return err
+		}
+		if err := q.TagDelete(ctx, db.TagDeleteParams{UserID: userID, ID: in.ID}); err != nil {
+			return err
+		}
+		target, err := tagOutput(ctx, q, userID, in.Body.Into)
+		out = target
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return out, nil
+}
+
+func (s *server) cleanupTags(ctx context.Context, _ *struct{}) (*TagCleanupOutput, error) {
+	var out TagCleanupOutput
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+		out.Body.Deleted, err = q.TagCleanup(ctx, caller(ctx).ID)
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return &out, nil
+}

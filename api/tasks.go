@@ -1,0 +1,442 @@
+package api
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"taskd/db"
+)
+
+// Task is a unit of work in a project, possibly a subtask of another.
+type Task struct {
+	ID             int64      `json:"id" example:"42" doc:"The task's id."`
+	ProjectID      int64      `json:"project_id" example:"1" doc:"The project the task belongs to."`
+	ParentTaskID   *int64     `json:"parent_task_id" nullable:"true" example:"41" doc:"The top-level task this is a subtask of, or null."`
+	Title          string     `json:"title" example:"Write the launch post" doc:"1..300 characters."`
+	Description    *string    `json:"description" nullable:"true" example:"Outline, draft, review." doc:"Up to 50000 characters, or null."`
+	Status         string     `json:"status" enum:"todo,in_progress,done,cancelled" example:"todo" doc:"Workflow state."`
+	Priority       string     `json:"priority" enum:"low,medium,high,critical" example:"medium" doc:"Priority."`
+	DueDate        *string    `json:"due_date" nullable:"true" format:"date" example:"2026-12-24" doc:"Calendar date YYYY-MM-DD, or null."`
+	EstimatedHours *float64   `json:"estimated_hours" nullable:"true" example:"2.5" doc:"0..10000 with at most two decimals, or null."`
+	CompletedAt    *time.Time `json:"completed_at" nullable:"true" doc:"Set by the server when the status becomes done; null otherwise."`
+	Tags           []string   `json:"tags" nullable:"false" example:"[\"launch\",\"writing\"]" doc:"Normalized tag names in code point order."`
+	SubtaskCount   int64      `json:"subtask_count" example:"0" doc:"Number of subtasks."`
+	CommentCount   int64      `json:"comment_count" example:"0" doc:"Number of comments."`
+	CreatedAt      time.Time  `json:"created_at" doc:"RFC 3339, UTC."`
+	UpdatedAt      time.Time  `json:"updated_at" doc:"Last change to the task's own fields or tags (RFC 3339, UTC)."`
+}
+
+const dateLayout = "2006-01-02"
+
+func taskFromRow(r db.TaskRow) Task {
+	t := Task{
+		ID:             r.ID,
+		ProjectID:      r.ProjectID,
+		ParentTaskID:   r.ParentTaskID,
+		Title:          r.Title,
+		Description:    r.Description,
+		Status:         string(r.Status),
+		Priority:       string(r.Priority),
+		EstimatedHours: r.EstimatedHours,
+		CompletedAt:    utcPtr(r.CompletedAt),
+		Tags:           r.Tags,
+		SubtaskCount:   r.SubtaskCount,
+		CommentCount:   r.CommentCount,
+		CreatedAt:      r.CreatedAt.UTC(),
+		UpdatedAt:      r.UpdatedAt.UTC(),
+	}
+	if r.DueDate != nil {
+		d := r.DueDate.Format(dateLayout)
+		t.DueDate = &d
+	}
+	return t
+}
+
+// TaskPath addresses one task.
+type TaskPath struct {
+	ID int64 `path:"id" minimum:"1" example:"42" doc:"The task's id."`
+}
+
+type TaskCreateInput struct {
+	Body struct {
+		ProjectID      int64    `json:"project_id" example:"1" doc:"One of the caller's projects, not archived."`
+		ParentTaskID   *int64   `json:"parent_task_id,omitempty" nullable:"true" example:"41" doc:"A top-level task of the same project to make this a subtask of."`
+		Title          string   `json:"title" minLength:"1" maxLength:"300" example:"Write the launch post" doc:"1..300 characters."`
+		Description    *string  `json:"description,omitempty" nullable:"true" maxLength:"50000" example:"Outline, draft, review." doc:"Up to 50000 characters."`
+		Status         string   `json:"status,omitempty" enum:"todo,in_progress,done,cancelled" default:"todo" doc:"Initial status; done sets completed_at."`
+		Priority       string   `json:"priority,omitempty" enum:"low,medium,high,critical" default:"medium" doc:"Priority."`
+		DueDate        *string  `json:"due_date,omitempty" nullable:"true" format:"date" example:"2026-12-24" doc:"Calendar date YYYY-MM-DD."`
+		EstimatedHours *float64 `json:"estimated_hours,omitempty" nullable:"true" minimum:"0" maximum:"10000" example:"2.5" doc:"0..10000, at most two decimals."`
+		Tags           []string `json:"tags,omitempty" nullable:"true" example:"[\"Launch\",\"#writing\"]" doc:"Tag names, normalized; unknown ones are created. At most 20 distinct."`
+	}
+}
+
+type TaskPatchInput struct {
+	TaskPath
+	Conditional
+	Body struct {
+		ProjectID      Optional[int64]    `json:"project_id,omitempty" example:"2" doc:"Move the task (and its subtasks) to this project. A subtask moves only with a new parent_task_id in that project, or with parent_task_id null."`
+		ParentTaskID   Optional[int64]    `json:"parent_task_id,omitempty" nullable:"true" example:"41" doc:"New parent (a top-level task of the same project); null makes the task top-level."`
+		Title          Optional[string]   `json:"title,omitempty" minLength:"1" maxLength:"300" doc:"New title."`
+		Description    Optional[string]   `json:"description,omitempty" nullable:"true" maxLength:"50000" doc:"New description; null clears it."`
+		Status         Optional[string]   `json:"status,omitempty" enum:"todo,in_progress,done,cancelled" doc:"New status; done is refused (409) while a subtask is open."`
+		Priority       Optional[string]   `json:"priority,omitempty" enum:"low,medium,high,critical" doc:"New priority."`
+		DueDate        Optional[string]   `json:"due_date,omitempty" nullable:"true" format:"date" example:"2026-12-24" doc:"New due date; null clears it."`
+		EstimatedHours Optional[float64]  `json:"estimated_hours,omitempty" nullable:"true" minimum:"0" maximum:"10000" doc:"New estimate; null clears it."`
+		Tags           Optional[[]string] `json:"tags,omitempty" nullable:"true" doc:"Replaces the task's tags; null clears them."`
+	}
+}
+
+type TaskDeleteInput struct {
+	TaskPath
+	Conditional
+}
+
+type TaskOutput struct {
+	ETag     string `header:"ETag" doc:"Strong validator of the task's own fields and tags (not of its counts)."`
+	Location string `header:"Location" doc:"Set on create: /v1/tasks/{id}."`
+	Body     Task
+}
+
+func registerTasks(api huma.API, s *server) {
+	const tag = "Tasks"
+	create := operation("create-task", http.MethodPost, "/v1/tasks", tag, "Create a task",
+		"Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. "+
+			"409 when the project is archived or when an open subtask would go under a done parent.", http.StatusCreated)
+	create.Errors = append(create.Errors, http.StatusConflict)
+	huma.Register(api, create, s.createTask)
+
+	list := operation("list-tasks", http.MethodGet, "/v1/tasks", tag, "List tasks",
+		"The caller's tasks ordered by id. Filters combine with AND; repeated status and priority mean any of, repeated tag means all of.", http.StatusOK)
+	huma.Register(api, list, s.listTasks)
+
+	get := operation("get-task", http.MethodGet, "/v1/tasks/{id}", tag, "Get a task", "", http.StatusOK)
+	get.Errors = append(get.Errors, http.StatusNotFound)
+	huma.Register(api, get, s.getTask)
+
+	patch := operation("update-task", http.MethodPatch, "/v1/tasks/{id}", tag, "Update a task",
+		"JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.", http.StatusOK)
+	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
+	huma.Register(api, patch, s.patchTask)
+
+	del := operation("delete-task", http.MethodDelete, "/v1/tasks/{id}", tag, "Delete a task",
+		"Deletes the task with its subtasks and comments.", http.StatusNoContent)
+	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
+	huma.Register(api, del, s.deleteTask)
+
+	complete := operation("complete-task", http.MethodPost, "/v1/tasks/{id}/complete", tag, "Complete a task",
+		"Sets status done. Idempotent. 409 while a subtask is neither done nor cancelled, or when the project is archived.", http.StatusOK)
+	complete.Errors = append(complete.Errors, http.StatusNotFound, http.StatusConflict)
+	huma.Register(api, complete, s.completeTask)
+}
+
+// taskOutput reads the task as the API shows it, inside the write's
+// transaction so the response is what was committed.
+func taskOutput(ctx context.Context, q *db.Queries, userID, id int64) (*TaskOutput, error) {
+	row, err := q.TaskGet(ctx, db.TaskGetParams{UserID: userID, ID: id})
+	if err != nil {
+		return nil, err
+	}
+	return &TaskOutput{ETag: etag(row.Version), Body: taskFromRow(row)}, nil
+}
+
+func (s *server) getTask(ctx context.Context, in *TaskPath) (*TaskOutput, error) {
+	out, err := taskOutput(ctx, db.New(s.pool), caller(ctx).ID, in.ID)
+	if err != nil {
+		return nil, s.problem(ctx, orNotFound(err, "task", in.ID))
+	}
+	return out, nil
+}
+
+// parseDate reads a YYYY-MM-DD field.
+func parseDate(location string, s *string) (*time.Time, error) {
+	if s == nil {
+		return nil, nil
+	}
+	d, err := time.Parse(dateLayout, *s)
+	if err != nil {
+		return nil, fieldError(location, "expected a date as YYYY-MM-DD")
+	}
+	return &d, nil
+}
+
+// checkHours enforces "at most two decimals", which JSON Schema cannot
+// express reliably for binary floats.
+func checkHours(location string, h *float64) error {
+	if h == nil {
+		return nil
+	}
+	if cents := *h * 100; math.Abs(cents-math.Round(cents)) > 1e-6 {
+		return fieldError(location, "at most two decimals")
+	}
+	return nil
+}
+
+func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskOutput, error) {
+	b := in.Body
+	due, err := parseDate("body.due_date", b.DueDate)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHours("body.estimated_hours", b.EstimatedHours); err != nil {
+		return nil, err
+	}
+	tags, err := normalizeTags("body.tags", b.Tags)
+	if err != nil {
+		return nil, err
+	}
+	userID := caller(ctx).ID
+	status := db.TaskStatus(b.Status)
+	var out *TaskOutput
+	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		place, err := q.TaskPlacement(ctx, db.TaskPlacementParams{UserID: userID, ProjectID: b.ProjectID, ParentTaskID: b.ParentTaskID})
+		if err != nil {
+			return err
+		}
+		if err := checkPlacement(place, b.ProjectID, b.ParentTaskID != nil, isOpen(status)); err != nil {
+			return err
+		}
+		id, err := q.TaskCreate(ctx, db.TaskCreateParams{
+			UserID:         userID,
+			ProjectID:      b.ProjectID,
+			ParentTaskID:   b.ParentTaskID,
+			Title:          b.Title,
+			Description:    b.Description,
+			Status:         status,
+			Priority:       db.TaskPriority(b.Priority),
+			DueDate:        due,
+			EstimatedHours: b.EstimatedHours,
+		})
+		if err != nil {
+			return err
+		}
+		if len(tags) > 0 {
+			if _, err := q.TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: userID, TaskID: id, Names: tags}); err != nil {
+				return err
+			}
+		}
+		out, err = taskOutput(ctx, q, userID, id)
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	out.Location = "/v1/tasks/" + strconv.FormatInt(out.Body.ID, 10)
+	return out, nil
+}
+
+func isOpen(s db.TaskStatus) bool { return s != db.TaskStatusDone && s != db.TaskStatusCancelled }
+
+// checkPlacement applies the hierarchy rules to where a task is to go:
+// bad references and a subtask as parent are the request's fault (422);
+// an archived project or an open subtask under a done parent conflict
+// with the current state (409).
+func checkPlacement(p db.TaskPlacementRow, projectID int64, hasParent, open bool) error {
+	if !p.ProjectFound {
+		return fieldError("body.project_id", "no project %d", projectID)
+	}
+	if hasParent {
+		switch {
+		case !p.ParentFound:
+			return fieldError("body.parent_task_id", "no such task")
+		case p.ParentIsSubtask:
+			return fieldError("body.parent_task_id", "the parent is itself a subtask; subtasks go one level deep")
+		case *p.ParentProjectID != projectID:
+			return fieldError("body.parent_task_id", "the parent belongs to another project")
+		}
+	}
+	if p.ProjectArchived {
+		return errArchived(projectID)
+	}
+	if hasParent && open && *p.ParentStatus == db.TaskStatusDone {
+		return huma.Error409Conflict("the parent task is done; reopen it before adding an open subtask")
+	}
+	return nil
+}
+
+// taskPatch is a PATCH body checked beyond its schema.
+type taskPatch struct {
+	due  *time.Time
+	tags []string
+}
+
+// checkTaskPatch runs the checks the schema cannot express. It runs after
+// the task is found, since a missing task is 404 whatever the body says.
+func checkTaskPatch(id int64, in *TaskPatchInput) (p taskPatch, err error) {
+	b := in.Body
+	if b.ParentTaskID.Set && !b.ParentTaskID.Null && b.ParentTaskID.Value == id {
+		return p, fieldError("body.parent_task_id", "a task cannot be its own parent")
+	}
+	if p.due, err = parseDate("body.due_date", b.DueDate.Ptr()); err != nil {
+		return p, err
+	}
+	if err = checkHours("body.estimated_hours", b.EstimatedHours.Ptr()); err != nil {
+		return p, err
+	}
+	if b.Tags.Set {
+		p.tags, err = normalizeTags("body.tags", b.Tags.Value)
+	}
+	return p, err
+}
+
+func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput, error) {
+	b := in.Body
+	userID := caller(ctx).ID
+	var out *TaskOutput
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
+		if err != nil {
+			return orNotFound(err, "task", in.ID)
+		}
+		patch, err := checkTaskPatch(in.ID, in)
+		if err != nil {
+			return err
+		}
+		project := cur.ProjectID
+		if b.ProjectID.Set {
+			project = b.ProjectID.Value
+		}
+		parent := cur.ParentTaskID
+		if b.ParentTaskID.Set {
+			parent = b.ParentTaskID.Ptr()
+		}
+		status := cur.Status
+		if b.Status.Set {
+			status = db.TaskStatus(b.Status.Value)
+		}
+		moving := project != cur.ProjectID
+		reparenting := b.ParentTaskID.Set && !equalPtr(parent, cur.ParentTaskID)
+
+		// The request's own validity (422).
+		if moving && cur.ParentTaskID != nil && !b.ParentTaskID.Set {
+			return fieldError("body.project_id", "a subtask moves to another project only with a new parent_task_id there, or with parent_task_id null")
+		}
+		if moving || reparenting {
+			place, err := q.TaskPlacement(ctx, db.TaskPlacementParams{UserID: userID, ProjectID: project, ParentTaskID: parent})
+			if err != nil {
+				return err
+			}
+			// Only a new parent must not be done; an existing one stays.
+			if err := checkPlacement(place, project, parent != nil, isOpen(status) && reparenting); err != nil {
+				return err
+			}
+		}
+		// Conflicts with the current state (409).
+		if cur.ProjectArchived {
+			return errArchived(cur.ProjectID)
+		}
+		if parent != nil && cur.HasSubtasks {
+			return huma.Error409Conflict("the task has subtasks, so it cannot become a subtask itself")
+		}
+		if b.Status.Set && status == db.TaskStatusDone && cur.Status != db.TaskStatusDone && cur.HasOpenSubtasks {
+			return errOpenSubtasks(in.ID)
+		}
+		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+			return err
+		}
+
+		err = q.TaskUpdate(ctx, db.TaskUpdateParams{
+			UserID:            userID,
+			ID:                in.ID,
+			ProjectIDSet:      b.ProjectID.Set,
+			ProjectID:         b.ProjectID.Value,
+			ParentTaskIDSet:   b.ParentTaskID.Set,
+			ParentTaskID:      b.ParentTaskID.Ptr(),
+			TitleSet:          b.Title.Set,
+			Title:             b.Title.Value,
+			DescriptionSet:    b.Description.Set,
+			Description:       b.Description.Ptr(),
+			StatusSet:         b.Status.Set,
+			Status:            status,
+			PrioritySet:       b.Priority.Set,
+			Priority:          db.TaskPriority(b.Priority.Value),
+			DueDateSet:        b.DueDate.Set,
+			DueDate:           patch.due,
+			EstimatedHoursSet: b.EstimatedHours.Set,
+			EstimatedHours:    b.EstimatedHours.Ptr(),
+		})
+		if err != nil {
+			return err
+		}
+		if moving && cur.HasSubtasks {
+			// The foreign key moved the subtasks along; their ETags change too.
+			ids, err := q.TaskSubtaskIDs(ctx, db.TaskSubtaskIDsParams{UserID: userID, ID: in.ID})
+			if err != nil {
+				return err
+			}
+			if err := q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: ids}); err != nil {
+				return err
+			}
+		}
+		if b.Tags.Set {
+			if err := replaceTags(ctx, q, userID, in.ID, patch.tags); err != nil {
+				return err
+			}
+		}
+		out, err = taskOutput(ctx, q, userID, in.ID)
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return out, nil
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+func errOpenSubtasks(id int64) error {
+	return huma.Error409Conflict("task " + strconv.FormatInt(id, 10) + " has subtasks that are neither done nor cancelled")
+}
+
+func (s *server) deleteTask(ctx context.Context, in *TaskDeleteInput) (*struct{}, error) {
+	userID := caller(ctx).ID
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
+		if err != nil {
+			return orNotFound(err, "task", in.ID)
+		}
+		if cur.ProjectArchived {
+			return errArchived(cur.ProjectID)
+		}
+		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+			return err
+		}
+		return q.TaskDelete(ctx, db.TaskDeleteParams{UserID: userID, ID: in.ID})
+	})
+	return nil, s.problem(ctx, err)
+}
+
+func (s *server) completeTask(ctx context.Context, in *TaskPath) (*TaskOutput, error) {
+	userID := caller(ctx).ID
+	var out *TaskOutput
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
+		if err != nil {
+			return orNotFound(err, "task", in.ID)
+		}
+		if cur.ProjectArchived {
+			return errArchived(cur.ProjectID)
+		}
+		if cur.Status != db.TaskStatusDone {
+			if cur.HasOpenSubtasks {
+				return errOpenSubtasks(in.ID)
+			}
+			if err := q.TaskComplete(ctx, db.TaskCompleteParams{UserID: userID, ID: in.ID}); err != nil {
+				return err
+			}
+		}
+		out, err = taskOutput(ctx, q, userID, in.ID)
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,99 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"taskd/db"
+	"taskd/internal/tagname"
+)
+
+type TaskTagsAddInput struct {
+	TaskPath
+	Body struct {
+		Tags []string `json:"tags" example:"[\"Launch\",\"#writing\"]" doc:"Tag names to add; normalized, unknown ones created. The task keeps at most 20 distinct tags."`
+	}
+}
+
+type TaskTagRemoveInput struct {
+	TaskPath
+	Name string `path:"name" example:"area%2Fwork" doc:"The tag name, percent-encoded ('/' as %2F); normalized before matching."`
+}
+
+func registerTaskTags(api huma.API, s *server) {
+	const tag = "Tasks"
+	add := operation("add-task-tags", http.MethodPost, "/v1/tasks/{id}/tags", tag, "Add tags to a task",
+		"Adds tags, keeping the ones the task has. Idempotent.", http.StatusOK)
+	add.Errors = append(add.Errors, http.StatusNotFound, http.StatusConflict)
+	huma.Register(api, add, s.addTaskTags)
+
+	remove := operation("remove-task-tag", http.MethodDelete, "/v1/tasks/{id}/tags/{name}", tag, "Remove a tag from a task",
+		"Removes one tag; removing a tag the task lacks is still 204. Takes no If-Match.", http.StatusNoContent)
+	remove.Errors = append(remove.Errors, http.StatusNotFound, http.StatusConflict)
+	huma.Register(api, remove, s.removeTaskTag)
+}
+
+func (s *server) addTaskTags(ctx context.Context, in *TaskTagsAddInput) (*TaskOutput, error) {
+	userID := caller(ctx).ID
+	var out *TaskOutput
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
+		if err != nil {
+			return orNotFound(err, "task", in.ID)
+		}
+		names, err := normalizeTags("body.tags", in.Body.Tags)
+		if err != nil {
+			return err
+		}
+		total, err := q.TaskTagCount(ctx, db.TaskTagCountParams{UserID: userID, TaskID: in.ID, Names: names})
+		if err != nil {
+			return err
+		}
+		if total > maxTagsPerTask {
+			return fieldError("body.tags", "the task would have %d distinct tags; at most %d", total, maxTagsPerTask)
+		}
+		if cur.ProjectArchived {
+			return errArchived(cur.ProjectID)
+		}
+		added, err := q.TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: userID, TaskID: in.ID, Names: names})
+		if err != nil {
+			return err
+		}
+		if len(added) > 0 {
+			if err := q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: []int64{in.ID}}); err != nil {
+				return err
+			}
+		}
+		out, err = taskOutput(ctx, q, userID, in.ID)
+		return err
+	})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return out, nil
+}
+
+func (s *server) removeTaskTag(ctx context.Context, in *TaskTagRemoveInput) (*struct{}, error) {
+	userID := caller(ctx).ID
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
+		if err != nil {
+			return orNotFound(err, "task", in.ID)
+		}
+		name, err := tagname.Normalize(in.Name)
+		if err != nil {
+			return fieldError("path.name", "%v", err)
+		}
+		if cur.ProjectArchived {
+			return errArchived(cur.ProjectID)
+		}
+		removed, err := q.TaskTagRemove(ctx, db.TaskTagRemoveParams{UserID: userID, TaskID: in.ID, Name: name})
+		if err != nil || removed == 0 {
+			return err
+		}
+		return q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: []int64{in.ID}})
+	})
+	return nil, s.problem(ctx, err)
+}

@@ -1,0 +1,119 @@
+-- name: TaskGet :one
+SELECT * FROM task_rows WHERE user_id = @user_id AND id = @id;
+
+-- One page of tasks with every filter of GET /v1/tasks; an absent filter
+-- is NULL (or an empty array) and drops out of the custom plan.
+-- name: TaskList :many
+SELECT * FROM task_rows t
+WHERE t.user_id = @user_id
+  AND t.id > @after_id
+  AND (sqlc.narg(project_id)::bigint IS NULL OR t.project_id = sqlc.narg(project_id))
+  AND (sqlc.narg(parent_task_id)::bigint IS NULL OR t.parent_task_id = sqlc.narg(parent_task_id))
+  AND (sqlc.narg(top_level)::bool IS NULL OR (t.parent_task_id IS NULL) = sqlc.narg(top_level))
+  AND (cardinality(@statuses::task_status[]) = 0 OR t.status = ANY(@statuses::task_status[]))
+  AND (cardinality(@priorities::task_priority[]) = 0 OR t.priority = ANY(@priorities::task_priority[]))
+  AND (cardinality(@tags::text[]) = 0 OR t.id IN (
+        SELECT tt.task_id FROM task_tags tt
+        JOIN tags g ON g.user_id = tt.user_id AND g.id = tt.tag_id
+        WHERE tt.user_id = @user_id AND g.name = ANY(@tags::text[])
+        GROUP BY tt.task_id
+        HAVING count(*) = cardinality(@tags::text[])))
+  AND (sqlc.narg(pattern)::text IS NULL
+       OR lower(t.title) LIKE sqlc.narg(pattern)
+       OR lower(t.description) LIKE sqlc.narg(pattern))
+  AND (sqlc.narg(due_before)::date IS NULL OR t.due_date < sqlc.narg(due_before))
+  AND (sqlc.narg(due_after)::date IS NULL OR t.due_date > sqlc.narg(due_after))
+  AND (sqlc.narg(overdue)::bool IS NULL
+       OR (t.due_date < @today::date AND t.status NOT IN ('done', 'cancelled')) IS TRUE = sqlc.narg(overdue))
+ORDER BY t.id
+LIMIT @max_rows;
+
+-- TaskLock locks a task for a write and tells what its rules need: its
+-- project's state and whether it has (open) subtasks.
+-- name: TaskLock :one
+SELECT t.id, t.project_id, t.parent_task_id, t.status, t.version,
+       (p.archived_at IS NOT NULL)::bool AS project_archived,
+       EXISTS (SELECT 1 FROM tasks s WHERE s.user_id = t.user_id AND s.parent_task_id = t.id)::bool AS has_subtasks,
+       EXISTS (SELECT 1 FROM tasks s WHERE s.user_id = t.user_id AND s.parent_task_id = t.id
+               AND s.status NOT IN ('done', 'cancelled'))::bool AS has_open_subtasks
+FROM tasks t
+JOIN projects p ON p.user_id = t.user_id AND p.id = t.project_id
+WHERE t.user_id = @user_id AND t.id = @id
+FOR UPDATE OF t;
+
+-- TaskPlacement checks where a task is to go: the project (locked
+-- against archiving meanwhile) and, when given, the parent (locked against
+-- completion meanwhile). A missing row means a bad reference.
+-- name: TaskPlacement :one
+SELECT (p.id IS NOT NULL)::bool AS project_found,
+       (p.archived_at IS NOT NULL)::bool AS project_archived,
+       (parent.id IS NOT NULL)::bool AS parent_found,
+       parent.project_id AS parent_project_id,
+       (parent.parent_task_id IS NOT NULL)::bool AS parent_is_subtask,
+       parent.status AS parent_status
+FROM (SELECT 1) AS one
+LEFT JOIN projects p ON p.user_id = @user_id AND p.id = @project_id
+LEFT JOIN tasks parent ON parent.user_id = @user_id AND parent.id = sqlc.narg(parent_task_id)::bigint
+FOR SHARE OF p, parent;
+
+-- name: TaskCreate :one
+INSERT INTO tasks (user_id, project_id, parent_task_id, title, description,
+                   status, priority, due_date, estimated_hours, completed_at)
+VALUES (@user_id, @project_id, sqlc.narg(parent_task_id), @title, sqlc.narg(description),
+        @status, @priority, sqlc.narg(due_date), sqlc.narg(estimated_hours),
+        CASE WHEN @status::task_status = 'done' THEN now() END)
+RETURNING id;
+
+-- Merge patch of a task's own columns. completed_at follows status: set
+-- when it becomes done, kept while it stays done, cleared when it leaves.
+-- name: TaskUpdate :exec
+UPDATE tasks SET
+    project_id      = CASE WHEN @project_id_set::bool THEN @project_id::bigint ELSE project_id END,
+    parent_task_id  = CASE WHEN @parent_task_id_set::bool THEN sqlc.narg(parent_task_id)::bigint ELSE parent_task_id END,
+    title           = CASE WHEN @title_set::bool THEN @title::text ELSE title END,
+    description     = CASE WHEN @description_set::bool THEN sqlc.narg(description)::text ELSE description END,
+    status          = CASE WHEN @status_set::bool THEN @status::task_status ELSE status END,
+    priority        = CASE WHEN @priority_set::bool THEN @priority::task_priority ELSE priority END,
+    due_date        = CASE WHEN @due_date_set::bool THEN sqlc.narg(due_date)::date ELSE due_date END,
+    estimated_hours = CASE WHEN @estimated_hours_set::bool THEN sqlc.narg(estimated_hours)::numeric ELSE estimated_hours END,
+    completed_at    = CASE
+        WHEN NOT @status_set::bool THEN completed_at
+        WHEN @status::task_status <> 'done' THEN NULL
+        ELSE coalesce(completed_at, now()) END,
+    version         = version + 1,
+    updated_at      = now()
+WHERE user_id = @user_id AND id = @id;
+
+-- TaskTouch marks tasks changed whose tag list changed from outside (tag
+-- rename, merge, delete) or whose project changed with their parent's:
+-- their ETags must change.
+-- name: TaskTouch :exec
+UPDATE tasks SET version = version + 1, updated_at = now()
+WHERE user_id = @user_id AND id = ANY(@ids::bigint[]);
+
+-- name: TaskSubtaskIDs :many
+SELECT id FROM tasks WHERE user_id = @user_id AND parent_task_id = @id::bigint;
+
+-- name: TaskComplete :exec
+UPDATE tasks SET status = 'done', completed_at = now(), version = version + 1, updated_at = now()
+WHERE user_id = @user_id AND id = @id AND status <> 'done';
+
+-- Subtasks, comments and tag links go with it (ON DELETE CASCADE).
+-- name: TaskDelete :exec
+DELETE FROM tasks WHERE user_id = @user_id AND id = @id;
+
+-- name: ProjectStats :one
+SELECT count(t.id) AS total_tasks,
+       count(t.id) FILTER (WHERE t.status = 'todo') AS todo_tasks,
+       count(t.id) FILTER (WHERE t.status = 'in_progress') AS in_progress_tasks,
+       count(t.id) FILTER (WHERE t.status = 'done') AS done_tasks,
+       count(t.id) FILTER (WHERE t.status = 'cancelled') AS cancelled_tasks,
+       count(t.id) FILTER (WHERE t.due_date < @today::date AND t.status NOT IN ('done', 'cancelled')) AS overdue_tasks,
+       coalesce(round(100.0 * count(t.id) FILTER (WHERE t.status = 'done')
+             / nullif(count(t.id) FILTER (WHERE t.status <> 'cancelled'), 0), 2), 0)::numeric AS completion_percentage,
+       coalesce(sum(t.estimated_hours) FILTER (WHERE t.status <> 'cancelled'), 0)::numeric AS estimated_hours_total,
+       coalesce(sum(t.estimated_hours) FILTER (WHERE t.status = 'done'), 0)::numeric AS estimated_hours_done
+FROM projects p
+LEFT JOIN tasks t ON t.user_id = p.user_id AND t.project_id = p.id
+WHERE p.user_id = @user_id AND p.id = @project_id
+GROUP BY p.id;
