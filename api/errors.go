@@ -25,13 +25,22 @@ type constraintProblem struct {
 // are the last line; the uniqueness ones are the only place those rules
 // are checked, which keeps them race-free.
 var constraintProblems = map[string]constraintProblem{
-	"users_name_key":             {http.StatusConflict, "body.name", "a user with this name already exists (names are compared case-insensitively)"},
-	"users_name_check":           {http.StatusUnprocessableEntity, "body.name", "1 to 64 letters, digits, '-', '_' or '.'"},
-	"tokens_name_check":          {http.StatusUnprocessableEntity, "body.name", "1 to 64 characters"},
-	"projects_name_key":          {http.StatusConflict, "body.name", "a project with this name already exists (names are compared case-insensitively, archived projects included)"},
-	"projects_name_check":        {http.StatusUnprocessableEntity, "body.name", "1 to 200 characters"},
-	"projects_description_check": {http.StatusUnprocessableEntity, "body.description", "at most 10000 characters"},
-	"projects_color_check":       {http.StatusUnprocessableEntity, "body.color", "a color as #rrggbb"},
+	"users_name_key":              {http.StatusConflict, "body.name", "a user with this name already exists (names are compared case-insensitively)"},
+	"users_name_check":            {http.StatusUnprocessableEntity, "body.name", "1 to 64 letters, digits, '-', '_' or '.'"},
+	"tokens_name_check":           {http.StatusUnprocessableEntity, "body.name", "1 to 64 characters"},
+	"projects_name_key":           {http.StatusConflict, "body.name", "a project with this name already exists (names are compared case-insensitively, archived projects included)"},
+	"projects_name_check":         {http.StatusUnprocessableEntity, "body.name", "1 to 200 characters"},
+	"projects_description_check":  {http.StatusUnprocessableEntity, "body.description", "at most 10000 characters"},
+	"projects_color_check":        {http.StatusUnprocessableEntity, "body.color", "a color as #rrggbb"},
+	"tags_name_key":               {http.StatusConflict, "body.name", "another tag already has this name"},
+	"tags_name_check":             {http.StatusUnprocessableEntity, "body.name", "1 to 64 characters"},
+	"tasks_project_id_fkey":       {http.StatusUnprocessableEntity, "body.project_id", "no such project"},
+	"tasks_parent_task_id_fkey":   {http.StatusUnprocessableEntity, "body.parent_task_id", "the parent must be a task of the same project"},
+	"tasks_parent_task_id_check":  {http.StatusUnprocessableEntity, "body.parent_task_id", "a task cannot be its own parent"},
+	"tasks_title_check":           {http.StatusUnprocessableEntity, "body.title", "1 to 300 characters"},
+	"tasks_description_check":     {http.StatusUnprocessableEntity, "body.description", "at most 50000 characters"},
+	"tasks_estimated_hours_check": {http.StatusUnprocessableEntity, "body.estimated_hours", "0 to 10000"},
+	"comments_content_check":      {http.StatusUnprocessableEntity, "body.content", "1 to 20000 characters"},
 }
 
 // problem is the one translation from an error inside an operation to the

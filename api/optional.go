@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -33,10 +34,30 @@ func (o Optional[T]) Schema(r huma.Registry) *huma.Schema {
 	return &s
 }
 
-// Ptr is the value to store: nil when the field was null.
+// Ptr is the value given, or nil when the field was null or absent (the
+// Set flag tells those two apart).
 func (o Optional[T]) Ptr() *T {
-	if o.Null {
+	if !o.Set || o.Null {
 		return nil
 	}
 	return &o.Value
+}
+
+func (o Optional[T]) isNull() bool { return o.Null }
+
+// rejectNulls reports each Optional field of a body that is null although
+// its schema is not nullable. Huma's validator lets null through for any
+// field that may be absent, so PATCH inputs call this from Resolve.
+func rejectNulls(body any) []error {
+	v := reflect.ValueOf(body).Elem()
+	var errs []error
+	for _, f := range reflect.VisibleFields(v.Type()) {
+		n, ok := v.FieldByIndex(f.Index).Interface().(interface{ isNull() bool })
+		if !ok || !n.isNull() || f.Tag.Get("nullable") == "true" {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		errs = append(errs, &huma.ErrorDetail{Location: "body." + name, Message: "cannot be null"})
+	}
+	return errs
 }

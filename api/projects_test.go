@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -251,4 +252,52 @@ func TestProjectPathCheckedBeforeBody(t *testing.T) {
 	e.do("PATCH", path, `{"name": ""}`).requireProblem(http.StatusUnprocessableEntity, "body.name")
 	bob, _ := e.signUp("bob")
 	e.as(bob).do("PATCH", path, `{"name": ""}`).requireProblem(http.StatusNotFound)
+}
+
+func TestProjectStats(t *testing.T) {
+	e := setup(t)
+	p := e.newProject("Home")
+	stats := fmt.Sprintf("/v1/projects/%d/stats", p)
+	empty := e.do("GET", stats, nil).requireStatus(http.StatusOK)
+	require.Empty(t, empty.Header.Get("ETag"), "stats carry no ETag")
+	require.Equal(t, map[string]any{
+		"total_tasks": 0.0, "todo_tasks": 0.0, "in_progress_tasks": 0.0, "done_tasks": 0.0, "cancelled_tasks": 0.0,
+		"overdue_tasks": 0.0, "completion_percentage": 0.0, "estimated_hours_total": 0.0, "estimated_hours_done": 0.0,
+	}, empty.object())
+
+	yesterday := time.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02")
+	parent := e.newTask(map[string]any{"project_id": p, "title": "a", "estimated_hours": 1.5, "due_date": yesterday})
+	e.newTask(map[string]any{"project_id": p, "title": "b", "status": "done", "estimated_hours": 2.25, "parent_task_id": parent["id"]})
+	e.newTask(map[string]any{"project_id": p, "title": "c", "status": "in_progress", "due_date": yesterday})
+	e.newTask(map[string]any{"project_id": p, "title": "d", "status": "cancelled", "estimated_hours": 100, "due_date": yesterday})
+	e.newTask(map[string]any{"project_id": p, "title": "e", "status": "done", "due_date": yesterday})
+	e.newTask(map[string]any{"project_id": e.newProject("Other"), "title": "elsewhere", "status": "done"})
+
+	// done 2 of (5 − 1 cancelled) = 50%; 1 of 3 rounds to 33.33.
+	require.Equal(t, map[string]any{
+		"total_tasks": 5.0, "todo_tasks": 1.0, "in_progress_tasks": 1.0, "done_tasks": 2.0, "cancelled_tasks": 1.0,
+		"overdue_tasks": 2.0, "completion_percentage": 50.0, "estimated_hours_total": 3.75, "estimated_hours_done": 2.25,
+	}, e.do("GET", stats, nil).requireStatus(http.StatusOK).object())
+
+	e.newTask(map[string]any{"project_id": p, "title": "f"})
+	e.newTask(map[string]any{"project_id": p, "title": "g"})
+	require.Equal(t, 33.33, e.do("GET", stats, nil).object()["completion_percentage"])
+	e.newTask(map[string]any{"project_id": p, "title": "h", "status": "done"})
+	// 3 of 7 = 42.857… → 42.86
+	require.Equal(t, 42.86, e.do("GET", stats, nil).object()["completion_percentage"])
+
+	e.do("GET", "/v1/projects/999999/stats", nil).requireProblem(http.StatusNotFound)
+}
+
+// 1 done of 800 is 0.125 %: a half in the last digit rounds away from
+// zero, to 0.13 (banker's rounding would give 0.12).
+func TestProjectStatsRoundsHalfAwayFromZero(t *testing.T) {
+	e := setup(t)
+	p := e.newProject("Home")
+	_, err := e.pool.Exec(context.Background(), `
+		INSERT INTO tasks (user_id, project_id, title, status, completed_at)
+		SELECT $1, $2, 't' || i, CASE WHEN i = 1 THEN 'done'::task_status ELSE 'todo' END, CASE WHEN i = 1 THEN now() END
+		FROM generate_series(1, 800) AS i`, e.userID, p)
+	require.NoError(t, err)
+	require.Equal(t, 0.13, e.do("GET", fmt.Sprintf("/v1/projects/%d/stats", p), nil).requireStatus(http.StatusOK).object()["completion_percentage"])
 }

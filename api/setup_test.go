@@ -32,7 +32,7 @@ type env struct {
 func setup(t *testing.T, opts ...func(*api.Options)) *env {
 	t.Helper()
 	t.Parallel()
-	o := api.Options{OpenSignup: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	o := api.Options{OpenSignup: true, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil))}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -43,6 +43,14 @@ func setup(t *testing.T, opts ...func(*api.Options)) *env {
 		e.token, e.userID = e.signUp("alice")
 	}
 	return e
+}
+
+// testLog shows the server's log lines with a failing test's output.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // signUp creates a user through the API and returns its token and id.

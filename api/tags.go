@@ -86,7 +86,7 @@ type TagPath struct {
 }
 
 type TagOutput struct {
-	Status   int
+	Status   int // 201 for a created tag, 200 otherwise
 	ETag     string `header:"ETag" doc:"Strong validator of the tag's name."`
 	Location string `header:"Location" doc:"On create: /v1/tags/{id}, also when the tag already existed."`
 	Body     Tag
@@ -178,7 +178,7 @@ func tagOutput(ctx context.Context, q *db.Queries, userID, id int64) (*TagOutput
 	if err != nil {
 		return nil, err
 	}
-	return &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}, nil
+	return &TagOutput{Status: http.StatusOK, ETag: etag(row.Version), Body: tagFromRow(row)}, nil
 }
 
 func (s *server) getTag(ctx context.Context, in *TagPath) (*TagOutput, error) {

@@ -246,14 +246,14 @@ func checkPlacement(p db.TaskPlacementRow, projectID int64, hasParent, open bool
 			return fieldError("body.parent_task_id", "no such task")
 		case p.ParentIsSubtask:
 			return fieldError("body.parent_task_id", "the parent is itself a subtask; subtasks go one level deep")
-		case *p.ParentProjectID != projectID:
+		case p.ParentProjectID != projectID:
 			return fieldError("body.parent_task_id", "the parent belongs to another project")
 		}
 	}
 	if p.ProjectArchived {
 		return errArchived(projectID)
 	}
-	if hasParent && open && *p.ParentStatus == db.TaskStatusDone {
+	if hasParent && open && p.ParentDone {
 		return huma.Error409Conflict("the parent task is done; reopen it before adding an open subtask")
 	}
 	return nil
@@ -354,7 +354,7 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 			StatusSet:         b.Status.Set,
 			Status:            status,
 			PrioritySet:       b.Priority.Set,
-			Priority:          db.TaskPriority(b.Priority.Value),
+			Priority:          (*db.TaskPriority)(b.Priority.Ptr()),
 			DueDateSet:        b.DueDate.Set,
 			DueDate:           patch.due,
 			EstimatedHoursSet: b.EstimatedHours.Set,
@@ -440,3 +440,6 @@ func (s *server) completeTask(ctx context.Context, in *TaskPath) (*TaskOutput, e
 	}
 	return out, nil
 }
+
+// Resolve refuses null for the fields that cannot be cleared.
+func (in *TaskPatchInput) Resolve(huma.Context) []error { return rejectNulls(&in.Body) }

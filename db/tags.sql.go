@@ -107,7 +107,7 @@ SELECT id, name, version, created_at, task_count FROM (
     FROM tags g
     LEFT JOIN task_tags tt ON tt.user_id = g.user_id AND tt.tag_id = g.id
     WHERE g.user_id = $1
-    GROUP BY g.id
+    GROUP BY g.user_id, g.id
 ) AS t
 WHERE ($2::bool IS NULL OR (t.task_count = 0) = $2)
   AND (NOT $3::bool

@@ -309,16 +309,21 @@ func (q *Queries) TaskLock(ctx context.Context, arg TaskLockParams) (TaskLockRow
 }
 
 const taskPlacement = `-- name: TaskPlacement :one
-SELECT (p.id IS NOT NULL)::bool AS project_found,
-       (p.archived_at IS NOT NULL)::bool AS project_archived,
-       (parent.id IS NOT NULL)::bool AS parent_found,
-       parent.project_id AS parent_project_id,
-       (parent.parent_task_id IS NOT NULL)::bool AS parent_is_subtask,
-       parent.status AS parent_status
-FROM (SELECT 1) AS one
-LEFT JOIN projects p ON p.user_id = $1 AND p.id = $2
-LEFT JOIN tasks parent ON parent.user_id = $1 AND parent.id = $3::bigint
-FOR SHARE OF p, parent
+WITH project AS (
+    SELECT pr.archived_at FROM projects pr
+    WHERE pr.user_id = $1 AND pr.id = $2
+    FOR SHARE
+), parent AS (
+    SELECT pt.project_id, pt.parent_task_id, pt.status FROM tasks pt
+    WHERE pt.user_id = $1 AND pt.id = $3::bigint
+    FOR SHARE
+)
+SELECT EXISTS (SELECT 1 FROM project)::bool AS project_found,
+       coalesce((SELECT archived_at IS NOT NULL FROM project), false)::bool AS project_archived,
+       EXISTS (SELECT 1 FROM parent)::bool AS parent_found,
+       coalesce((SELECT project_id FROM parent), 0)::bigint AS parent_project_id,
+       coalesce((SELECT parent_task_id IS NOT NULL FROM parent), false)::bool AS parent_is_subtask,
+       coalesce((SELECT status = 'done' FROM parent), false)::bool AS parent_done
 `
 
 type TaskPlacementParams struct {
@@ -331,9 +336,9 @@ type TaskPlacementRow struct {
 	ProjectFound    bool
 	ProjectArchived bool
 	ParentFound     bool
-	ParentProjectID *int64
+	ParentProjectID int64
 	ParentIsSubtask bool
-	ParentStatus    *TaskStatus
+	ParentDone      bool
 }
 
 // TaskPlacement checks where a task is to go: the project (locked
@@ -348,7 +353,7 @@ func (q *Queries) TaskPlacement(ctx context.Context, arg TaskPlacementParams) (T
 		&i.ParentFound,
 		&i.ParentProjectID,
 		&i.ParentIsSubtask,
-		&i.ParentStatus,
+		&i.ParentDone,
 	)
 	return i, err
 }
@@ -431,7 +436,7 @@ type TaskUpdateParams struct {
 	StatusSet         bool
 	Status            TaskStatus
 	PrioritySet       bool
-	Priority          TaskPriority
+	Priority          *TaskPriority
 	DueDateSet        bool
 	DueDate           *time.Time
 	EstimatedHoursSet bool

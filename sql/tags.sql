@@ -54,7 +54,7 @@ SELECT * FROM (
     FROM tags g
     LEFT JOIN task_tags tt ON tt.user_id = g.user_id AND tt.tag_id = g.id
     WHERE g.user_id = @user_id
-    GROUP BY g.id
+    GROUP BY g.user_id, g.id
 ) AS t
 WHERE (sqlc.narg(unused)::bool IS NULL OR (t.task_count = 0) = sqlc.narg(unused))
   AND (NOT @after::bool

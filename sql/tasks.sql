@@ -45,16 +45,21 @@ FOR UPDATE OF t;
 -- against archiving meanwhile) and, when given, the parent (locked against
 -- completion meanwhile). A missing row means a bad reference.
 -- name: TaskPlacement :one
-SELECT (p.id IS NOT NULL)::bool AS project_found,
-       (p.archived_at IS NOT NULL)::bool AS project_archived,
-       (parent.id IS NOT NULL)::bool AS parent_found,
-       parent.project_id AS parent_project_id,
-       (parent.parent_task_id IS NOT NULL)::bool AS parent_is_subtask,
-       parent.status AS parent_status
-FROM (SELECT 1) AS one
-LEFT JOIN projects p ON p.user_id = @user_id AND p.id = @project_id
-LEFT JOIN tasks parent ON parent.user_id = @user_id AND parent.id = sqlc.narg(parent_task_id)::bigint
-FOR SHARE OF p, parent;
+WITH project AS (
+    SELECT pr.archived_at FROM projects pr
+    WHERE pr.user_id = @user_id AND pr.id = @project_id
+    FOR SHARE
+), parent AS (
+    SELECT pt.project_id, pt.parent_task_id, pt.status FROM tasks pt
+    WHERE pt.user_id = @user_id AND pt.id = sqlc.narg(parent_task_id)::bigint
+    FOR SHARE
+)
+SELECT EXISTS (SELECT 1 FROM project)::bool AS project_found,
+       coalesce((SELECT archived_at IS NOT NULL FROM project), false)::bool AS project_archived,
+       EXISTS (SELECT 1 FROM parent)::bool AS parent_found,
+       coalesce((SELECT project_id FROM parent), 0)::bigint AS parent_project_id,
+       coalesce((SELECT parent_task_id IS NOT NULL FROM parent), false)::bool AS parent_is_subtask,
+       coalesce((SELECT status = 'done' FROM parent), false)::bool AS parent_done;
 
 -- name: TaskCreate :one
 INSERT INTO tasks (user_id, project_id, parent_task_id, title, description,
@@ -73,7 +78,7 @@ UPDATE tasks SET
     title           = CASE WHEN @title_set::bool THEN @title::text ELSE title END,
     description     = CASE WHEN @description_set::bool THEN sqlc.narg(description)::text ELSE description END,
     status          = CASE WHEN @status_set::bool THEN @status::task_status ELSE status END,
-    priority        = CASE WHEN @priority_set::bool THEN @priority::task_priority ELSE priority END,
+    priority        = CASE WHEN @priority_set::bool THEN sqlc.narg(priority)::task_priority ELSE priority END,
     due_date        = CASE WHEN @due_date_set::bool THEN sqlc.narg(due_date)::date ELSE due_date END,
     estimated_hours = CASE WHEN @estimated_hours_set::bool THEN sqlc.narg(estimated_hours)::numeric ELSE estimated_hours END,
     completed_at    = CASE
