@@ -86,7 +86,7 @@ type TagPath struct {
 }
 
 type TagOutput struct {
-	Status   int // 201 for a created tag, 200 otherwise
+	Status   int    // 201 for a created tag, 200 otherwise
 	ETag     string `header:"ETag" doc:"Strong validator of the tag's name."`
 	Location string `header:"Location" doc:"On create: /v1/tags/{id}, also when the tag already existed."`
 	Body     Tag
