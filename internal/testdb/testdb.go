@@ -108,11 +108,15 @@ func URL(t testing.TB) string {
 }
 
 // New returns a pool on a fresh database cloned from the template.
-func New(t testing.TB) *pgxpool.Pool {
+// configure, when given, adjusts the pool's configuration first.
+func New(t testing.TB, configure ...func(*pgxpool.Config)) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := db.PoolConfig(URL(t), 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range configure {
+		f(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {

@@ -1,0 +1,133 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"taskd/api"
+	"taskd/internal/testdb"
+)
+
+// statementCounter counts the statements sent to PostgreSQL, BEGIN and
+// COMMIT included: with pgx's statement cache warm, each is one round trip.
+type statementCounter struct{ n atomic.Int64 }
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// Reads are one statement after authentication, whatever the page holds;
+// writes do not grow with the number of tags. Run with -v for the table.
+func TestRoundTripsPerRoute(t *testing.T) {
+	t.Parallel()
+	var counter statementCounter
+	pool := testdb.New(t, func(c *pgxpool.Config) {
+		c.ConnConfig.Tracer = &counter
+		c.MaxConns = 1 // one warm connection, so no connection set-up is counted
+	})
+	handler, _ := api.New(pool, api.Options{OpenSignup: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e := &env{t: t, pool: pool, handler: handler}
+	e.token, e.userID = e.signUp("alice")
+
+	p := e.newProject("Home")
+	parent := e.newTask(map[string]any{"project_id": p, "title": "Parent", "tags": []string{"a", "b", "c"}})
+	for i := range 60 {
+		e.newTask(map[string]any{"project_id": p, "title": fmt.Sprintf("t%d", i), "parent_task_id": parent["id"], "tags": []string{"a", fmt.Sprintf("x%d", i)}})
+	}
+	comment := e.do("POST", taskPath(parent)+"/comments", map[string]any{"content": "c"}).requireStatus(http.StatusCreated).Header.Get("Location")
+	tag := e.do("GET", "/v1/tags?limit=1", nil).items()[0]
+	tokenPath := e.do("POST", "/v1/tokens", map[string]any{"name": "n"}).Header.Get("Location")
+	manyTags := make([]string, 20)
+	for i := range manyTags {
+		manyTags[i] = fmt.Sprintf("many-%d", i)
+	}
+
+	type call struct {
+		method, path string
+		body         any
+		status       int
+	}
+	// count runs the call twice (the first warms pgx's statement cache)
+	// and returns the statements of the second.
+	count := func(c call) int64 {
+		e.do(c.method, c.path, c.body).requireStatus(c.status)
+		before := counter.n.Load()
+		e.do(c.method, c.path, c.body).requireStatus(c.status)
+		return counter.n.Load() - before
+	}
+	reads := []call{
+		{"GET", "/v1/me", nil, 200},
+		{"GET", "/v1/tokens", nil, 200},
+		{"GET", tokenPath, nil, 200},
+		{"GET", "/v1/projects", nil, 200},
+		{"GET", fmt.Sprintf("/v1/projects/%d", p), nil, 200},
+		{"GET", fmt.Sprintf("/v1/projects/%d/stats", p), nil, 200},
+		{"GET", "/v1/tasks", nil, 200},
+		{"GET", "/v1/tasks?limit=200&tag=a&status=todo&q=t&top_level=false&overdue=false", nil, 200},
+		{"GET", taskPath(parent), nil, 200},
+		{"GET", taskPath(parent) + "/comments", nil, 200},
+		{"GET", comment, nil, 200},
+		{"GET", "/v1/tags", nil, 200},
+		{"GET", "/v1/tags?sort=popular", nil, 200},
+		{"GET", tagPath(tag), nil, 200},
+	}
+	var table strings.Builder
+	for _, c := range reads {
+		n := count(c)
+		fmt.Fprintf(&table, "%-6s %-70s %d\n", c.method, c.path, n)
+		wantReads := int64(2) // authentication + the read
+		if c.path == "/v1/me" {
+			wantReads = 1
+		}
+		require.Equal(t, wantReads, n, "%s %s", c.method, c.path)
+	}
+
+	// Writes (idempotent ones, so that both runs succeed the same way).
+	writes := []call{
+		{"POST", fmt.Sprintf("/v1/projects/%d/archive", p), nil, 200},
+		{"POST", fmt.Sprintf("/v1/projects/%d/unarchive", p), nil, 200},
+		{"PATCH", fmt.Sprintf("/v1/projects/%d", p), map[string]any{"description": "d"}, 200},
+		{"PATCH", taskPath(parent), map[string]any{"title": "P"}, 200},
+		{"PATCH", taskPath(parent), map[string]any{"tags": []string{"a", "b"}}, 200},
+		{"POST", taskPath(parent) + "/tags", map[string]any{"tags": []string{"a"}}, 200},
+		{"DELETE", taskPath(parent) + "/tags/zzz", nil, 204},
+		{"PATCH", taskPath(parent), map[string]any{"tags": manyTags}, 200},
+		{"PATCH", comment, map[string]any{"content": "edited"}, 200},
+		{"POST", "/v1/tags", map[string]any{"name": "a"}, 200},
+		{"PATCH", tagPath(tag), map[string]any{"name": tag["name"]}, 200},
+		{"POST", "/v1/tags/cleanup", nil, 200},
+	}
+	for _, c := range writes {
+		fmt.Fprintf(&table, "%-6s %-70s %d\n", c.method, c.path, count(c))
+	}
+	// Creates, counted once each.
+	var creates []int64
+	for _, c := range []call{
+		{"POST", "/v1/tasks", map[string]any{"project_id": p, "title": "one tag", "tags": []string{"new-1"}}, 201},
+		{"POST", "/v1/tasks", map[string]any{"project_id": p, "title": "20 tags", "tags": append(manyTags[:19:19], "new-2")}, 201},
+		{"POST", "/v1/projects", map[string]any{"name": "Another"}, 201},
+		{"POST", taskPath(parent) + "/comments", map[string]any{"content": "more"}, 201},
+		{"POST", "/v1/tokens", map[string]any{"name": "more"}, 201},
+		{"POST", "/v1/users", map[string]any{"name": "carol"}, 201},
+	} {
+		before := counter.n.Load()
+		e.do(c.method, c.path, c.body).requireStatus(c.status)
+		creates = append(creates, counter.n.Load()-before)
+		fmt.Fprintf(&table, "%-6s %-70s %d\n", c.method, c.path, creates[len(creates)-1])
+	}
+	require.Equal(t, creates[0], creates[1], "a task with 20 tags costs the statements of one with 1 tag")
+	t.Logf("statements per request (BEGIN and COMMIT included):\n%s", table.String())
+}
