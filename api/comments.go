@@ -96,21 +96,16 @@ func registerComments(api huma.API, s *server) {
 }
 
 func (s *server) createComment(ctx context.Context, in *CommentCreateInput) (*CommentOutput, error) {
-	userID := caller(ctx).ID
 	var c db.Comment
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
-		task, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
-		if err != nil {
-			return orNotFound(err, "task", in.ID)
-		}
+	err := s.withLockedTask(ctx, in.ID, func(q *db.Queries, task db.TaskLockRow) (err error) {
 		if task.ProjectArchived {
 			return errArchived(task.ProjectID)
 		}
-		c, err = q.CommentCreate(ctx, db.CommentCreateParams{UserID: userID, TaskID: in.ID, Content: in.Body.Content})
+		c, err = q.CommentCreate(ctx, db.CommentCreateParams{UserID: caller(ctx).ID, TaskID: in.ID, Content: in.Body.Content})
 		return err
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	out := commentOutput(c)
 	out.Location = fmt.Sprintf("/v1/tasks/%d/comments/%d", c.TaskID, c.ID)

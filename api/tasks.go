@@ -145,6 +145,32 @@ func taskOutput(ctx context.Context, q *db.Queries, userID, id int64) (*TaskOutp
 	return &TaskOutput{ETag: etag(row.Version), Body: taskFromRow(row)}, nil
 }
 
+// withLockedTask is the unit of work of a write to one task: the task is
+// locked (or the answer is 404) before write checks and changes it.
+func (s *server) withLockedTask(ctx context.Context, id int64, write func(q *db.Queries, cur db.TaskLockRow) error) error {
+	return s.problem(ctx, db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: caller(ctx).ID, ID: id})
+		if err != nil {
+			return orNotFound(err, "task", id)
+		}
+		return write(q, cur)
+	}))
+}
+
+// updateTask is withLockedTask for writes that answer the task as
+// committed.
+func (s *server) updateTask(ctx context.Context, id int64, write func(q *db.Queries, cur db.TaskLockRow) error) (*TaskOutput, error) {
+	var out *TaskOutput
+	err := s.withLockedTask(ctx, id, func(q *db.Queries, cur db.TaskLockRow) (err error) {
+		if err = write(q, cur); err != nil {
+			return err
+		}
+		out, err = taskOutput(ctx, q, caller(ctx).ID, id)
+		return err
+	})
+	return out, err
+}
+
 func (s *server) getTask(ctx context.Context, in *TaskPath) (*TaskOutput, error) {
 	out, err := taskOutput(ctx, db.New(s.pool), caller(ctx).ID, in.ID)
 	if err != nil {
@@ -287,12 +313,7 @@ func checkTaskPatch(id int64, in *TaskPatchInput) (p taskPatch, err error) {
 func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput, error) {
 	b := in.Body
 	userID := caller(ctx).ID
-	var out *TaskOutput
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
-		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
-		if err != nil {
-			return orNotFound(err, "task", in.ID)
-		}
+	return s.updateTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
 		patch, err := checkTaskPatch(in.ID, in)
 		if err != nil {
 			return err
@@ -374,17 +395,10 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 			}
 		}
 		if b.Tags.Set {
-			if err := replaceTags(ctx, q, userID, in.ID, patch.tags); err != nil {
-				return err
-			}
+			return replaceTags(ctx, q, userID, in.ID, patch.tags)
 		}
-		out, err = taskOutput(ctx, q, userID, in.ID)
-		return err
+		return nil
 	})
-	if err != nil {
-		return nil, s.problem(ctx, err)
-	}
-	return out, nil
 }
 
 func equalPtr[T comparable](a, b *T) bool {
@@ -396,49 +410,29 @@ func errOpenSubtasks(id int64) error {
 }
 
 func (s *server) deleteTask(ctx context.Context, in *TaskDeleteInput) (*struct{}, error) {
-	userID := caller(ctx).ID
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
-		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
-		if err != nil {
-			return orNotFound(err, "task", in.ID)
-		}
+	return nil, s.withLockedTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
 		if cur.ProjectArchived {
 			return errArchived(cur.ProjectID)
 		}
 		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
 			return err
 		}
-		return q.TaskDelete(ctx, db.TaskDeleteParams{UserID: userID, ID: in.ID})
+		return q.TaskDelete(ctx, db.TaskDeleteParams{UserID: caller(ctx).ID, ID: in.ID})
 	})
-	return nil, s.problem(ctx, err)
 }
 
 func (s *server) completeTask(ctx context.Context, in *TaskPath) (*TaskOutput, error) {
-	userID := caller(ctx).ID
-	var out *TaskOutput
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
-		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
-		if err != nil {
-			return orNotFound(err, "task", in.ID)
-		}
-		if cur.ProjectArchived {
+	return s.updateTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
+		switch {
+		case cur.ProjectArchived:
 			return errArchived(cur.ProjectID)
+		case cur.Status == db.TaskStatusDone:
+			return nil // idempotent
+		case cur.HasOpenSubtasks:
+			return errOpenSubtasks(in.ID)
 		}
-		if cur.Status != db.TaskStatusDone {
-			if cur.HasOpenSubtasks {
-				return errOpenSubtasks(in.ID)
-			}
-			if err := q.TaskComplete(ctx, db.TaskCompleteParams{UserID: userID, ID: in.ID}); err != nil {
-				return err
-			}
-		}
-		out, err = taskOutput(ctx, q, userID, in.ID)
-		return err
+		return q.TaskComplete(ctx, db.TaskCompleteParams{UserID: caller(ctx).ID, ID: in.ID})
 	})
-	if err != nil {
-		return nil, s.problem(ctx, err)
-	}
-	return out, nil
 }
 
 // Resolve refuses null for the fields that cannot be cleared.

@@ -37,12 +37,7 @@ func registerTaskTags(api huma.API, s *server) {
 
 func (s *server) addTaskTags(ctx context.Context, in *TaskTagsAddInput) (*TaskOutput, error) {
 	userID := caller(ctx).ID
-	var out *TaskOutput
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
-		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
-		if err != nil {
-			return orNotFound(err, "task", in.ID)
-		}
+	return s.updateTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
 		names, err := normalizeTags("body.tags", in.Body.Tags)
 		if err != nil {
 			return err
@@ -61,27 +56,16 @@ func (s *server) addTaskTags(ctx context.Context, in *TaskTagsAddInput) (*TaskOu
 		if err != nil {
 			return err
 		}
-		if len(added) > 0 {
-			if err := q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: []int64{in.ID}}); err != nil {
-				return err
-			}
+		if len(added) == 0 {
+			return nil
 		}
-		out, err = taskOutput(ctx, q, userID, in.ID)
-		return err
+		return q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: []int64{in.ID}})
 	})
-	if err != nil {
-		return nil, s.problem(ctx, err)
-	}
-	return out, nil
 }
 
 func (s *server) removeTaskTag(ctx context.Context, in *TaskTagRemoveInput) (*struct{}, error) {
 	userID := caller(ctx).ID
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
-		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: userID, ID: in.ID})
-		if err != nil {
-			return orNotFound(err, "task", in.ID)
-		}
+	return nil, s.withLockedTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
 		name, err := tagname.Normalize(in.Name)
 		if err != nil {
 			return fieldError("path.name", "%v", err)
@@ -95,5 +79,4 @@ func (s *server) removeTaskTag(ctx context.Context, in *TaskTagRemoveInput) (*st
 		}
 		return q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: []int64{in.ID}})
 	})
-	return nil, s.problem(ctx, err)
 }
