@@ -24,6 +24,10 @@ type Options struct {
 	// users are created from the command line only and sign-up answers 403.
 	OpenSignup bool
 	Logger     *slog.Logger
+	// RequestTimeout bounds each request, its database work included; a
+	// request that runs out of time (waiting for a pooled connection, say)
+	// answers 503 with Retry-After. Zero: no bound.
+	RequestTimeout time.Duration
 }
 
 // server holds what every operation needs.
@@ -43,7 +47,7 @@ func New(pool *pgxpool.Pool, opts Options) (http.Handler, huma.API) {
 
 	mux := http.NewServeMux()
 	api := humago.New(mux, config())
-	api.UseMiddleware(s.authenticate(api))
+	api.UseMiddleware(s.authenticate(api), s.transact(api))
 
 	registerUsers(api, s)
 	registerTokens(api, s)
@@ -57,7 +61,7 @@ func New(pool *pgxpool.Pool, opts Options) (http.Handler, huma.API) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	registerDocs(mux)
-	return mux, api
+	return withDeadline(opts.RequestTimeout, notModified(mux)), api
 }
 
 func config() huma.Config {

@@ -59,9 +59,7 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			return
 		}
 		if err != nil {
-			var problem huma.StatusError
-			errors.As(s.problem(ctx.Context(), err), &problem)
-			_ = huma.WriteErr(api, ctx, problem.GetStatus(), problem.Error())
+			writeProblem(api, ctx, s.problem(ctx.Context(), err))
 			return
 		}
 		ctx = huma.WithValue(ctx, userKey{}, user)

@@ -100,7 +100,7 @@ func pathResourceMissing(hctx huma.Context) huma.StatusError {
 			return nil // a malformed id is itself the 422
 		}
 	}
-	err := lookup.find(hctx.Context(), db.New(s.pool), caller(hctx.Context()).ID, params)
+	err := lookup.find(hctx.Context(), s.queries(hctx.Context()), caller(hctx.Context()).ID, params)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return huma.Error404NotFound(lookup.kind + " not found")
 	}

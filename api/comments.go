@@ -156,7 +156,7 @@ func lockComment(ctx context.Context, q *db.Queries, userID int64, in CommentPat
 func (s *server) patchComment(ctx context.Context, in *CommentPatchInput) (*CommentOutput, error) {
 	userID := caller(ctx).ID
 	var c db.Comment
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+	err := s.inTx(ctx, func(q *db.Queries) (err error) {
 		if err = lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
 			return err
 		}
@@ -171,7 +171,7 @@ func (s *server) patchComment(ctx context.Context, in *CommentPatchInput) (*Comm
 
 func (s *server) deleteComment(ctx context.Context, in *CommentDeleteInput) (*struct{}, error) {
 	userID := caller(ctx).ID
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q *db.Queries) error {
 		if err := lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
 			return err
 		}

@@ -10,6 +10,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"taskd/db"
 )
 
 // constraintProblem is how a violated, named database constraint reads to
@@ -68,7 +70,11 @@ func (s *server) problem(ctx context.Context, err error) error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || isConnectError(err) {
 		s.log.WarnContext(ctx, "database unavailable", "err", err)
-		return huma.Error503ServiceUnavailable("the database is not available; retry later")
+		return retryLater(huma.Error503ServiceUnavailable("the database did not answer in time; retry later"))
+	}
+	if db.Retryable(err) {
+		s.log.WarnContext(ctx, "write kept conflicting with concurrent writes", "err", err)
+		return retryLater(huma.Error503ServiceUnavailable("the write kept conflicting with concurrent writes; retry"))
 	}
 	s.log.ErrorContext(ctx, "unexpected error", "err", err)
 	return huma.Error500InternalServerError("internal error")
@@ -84,6 +90,11 @@ func Explain(err error) string {
 		}
 	}
 	return err.Error()
+}
+
+// retryLater tells the client when to try again.
+func retryLater(err error) error {
+	return huma.ErrorWithHeaders(err, http.Header{"Retry-After": {"1"}})
 }
 
 func isConnectError(err error) bool {

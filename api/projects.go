@@ -141,7 +141,7 @@ func registerProjects(api huma.API, s *server) {
 
 func (s *server) createProject(ctx context.Context, in *ProjectCreateInput) (*ProjectOutput, error) {
 	var p db.Project
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+	err := s.inTx(ctx, func(q *db.Queries) (err error) {
 		p, err = q.ProjectCreate(ctx, db.ProjectCreateParams{
 			UserID:      caller(ctx).ID,
 			Name:        in.Body.Name,
@@ -188,7 +188,7 @@ func errArchived(id int64) error {
 func (s *server) patchProject(ctx context.Context, in *ProjectPatchInput) (*ProjectOutput, error) {
 	b := in.Body
 	var p db.Project
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q *db.Queries) error {
 		locked, err := q.ProjectLock(ctx, db.ProjectLockParams{UserID: caller(ctx).ID, ID: in.ID})
 		if err != nil {
 			return orNotFound(err, "project", in.ID)
@@ -219,7 +219,7 @@ func (s *server) patchProject(ctx context.Context, in *ProjectPatchInput) (*Proj
 
 func (s *server) deleteProject(ctx context.Context, in *ProjectDeleteInput) (*struct{}, error) {
 	key := db.ProjectLockParams{UserID: caller(ctx).ID, ID: in.ID}
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q *db.Queries) error {
 		locked, err := q.ProjectLock(ctx, key)
 		if err != nil {
 			return orNotFound(err, "project", in.ID)
@@ -239,7 +239,7 @@ func (s *server) deleteProject(ctx context.Context, in *ProjectDeleteInput) (*st
 func (s *server) archiveProject(archived bool) func(context.Context, *ProjectPath) (*ProjectOutput, error) {
 	return func(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {
 		var p db.Project
-		err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+		err := s.inTx(ctx, func(q *db.Queries) (err error) {
 			p, err = q.ProjectSetArchived(ctx, db.ProjectSetArchivedParams{UserID: caller(ctx).ID, ID: in.ID, Archived: archived})
 			return orNotFound(err, "project", in.ID)
 		})

@@ -3,8 +3,6 @@ package api_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -14,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"taskd/api"
 	"taskd/internal/testdb"
 )
 
@@ -38,9 +35,7 @@ func TestRoundTripsPerRoute(t *testing.T) {
 		c.ConnConfig.Tracer = &counter
 		c.MaxConns = 1 // one warm connection, so no connection set-up is counted
 	})
-	handler, _ := api.New(pool, api.Options{OpenSignup: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	e := &env{t: t, pool: pool, handler: handler}
-	e.token, e.userID = e.signUp("alice")
+	e := newEnv(t, pool)
 
 	p := e.newProject("Home")
 	parent := e.newTask(map[string]any{"project_id": p, "title": "Parent", "tags": []string{"a", "b", "c"}})

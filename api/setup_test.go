@@ -32,11 +32,16 @@ type env struct {
 func setup(t *testing.T, opts ...func(*api.Options)) *env {
 	t.Helper()
 	t.Parallel()
+	return newEnv(t, testdb.New(t), opts...)
+}
+
+// newEnv is setup over a given pool.
+func newEnv(t *testing.T, pool *pgxpool.Pool, opts ...func(*api.Options)) *env {
+	t.Helper()
 	o := api.Options{OpenSignup: true, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil))}
 	for _, f := range opts {
 		f(&o)
 	}
-	pool := testdb.New(t)
 	handler, _ := api.New(pool, o)
 	e := &env{t: t, pool: pool, handler: handler}
 	if o.OpenSignup {

@@ -232,7 +232,7 @@ func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagOutput,
 	userID := caller(ctx).ID
 	var out *TagOutput
 	var created bool
-	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
+	err = s.inTx(ctx, func(q *db.Queries) error {
 		row, err := q.TagCreate(ctx, db.TagCreateParams{UserID: userID, Name: name})
 		if err != nil {
 			return err
@@ -265,7 +265,7 @@ func touchTaggedTasks(ctx context.Context, q *db.Queries, userID, tagID int64) e
 func (s *server) renameTag(ctx context.Context, in *TagPatchInput) (*TagOutput, error) {
 	userID := caller(ctx).ID
 	var out *TagOutput
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q *db.Queries) error {
 		cur, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID})
 		if err != nil {
 			return orNotFound(err, "tag", in.ID)
@@ -294,7 +294,7 @@ func (s *server) renameTag(ctx context.Context, in *TagPatchInput) (*TagOutput, 
 
 func (s *server) deleteTag(ctx context.Context, in *TagDeleteInput) (*struct{}, error) {
 	userID := caller(ctx).ID
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q *db.Queries) error {
 		cur, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID})
 		if err != nil {
 			return orNotFound(err, "tag", in.ID)
@@ -313,7 +313,7 @@ func (s *server) deleteTag(ctx context.Context, in *TagDeleteInput) (*struct{}, 
 func (s *server) mergeTag(ctx context.Context, in *TagMergeInput) (*TagOutput, error) {
 	userID := caller(ctx).ID
 	var out *TagOutput
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q *db.Queries) error {
 		if _, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID}); err != nil {
 			return orNotFound(err, "tag", in.ID)
 		}
@@ -347,7 +347,7 @@ func (s *server) mergeTag(ctx context.Context, in *TagMergeInput) (*TagOutput, e
 
 func (s *server) cleanupTags(ctx context.Context, _ *struct{}) (*TagCleanupOutput, error) {
 	var out TagCleanupOutput
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+	err := s.inTx(ctx, func(q *db.Queries) (err error) {
 		out.Body.Deleted, err = q.TagCleanup(ctx, caller(ctx).ID)
 		return err
 	})

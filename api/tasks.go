@@ -148,7 +148,7 @@ func taskOutput(ctx context.Context, q *db.Queries, userID, id int64) (*TaskOutp
 // withLockedTask is the unit of work of a write to one task: the task is
 // locked (or the answer is 404) before write checks and changes it.
 func (s *server) withLockedTask(ctx context.Context, id int64, write func(q *db.Queries, cur db.TaskLockRow) error) error {
-	return s.problem(ctx, db.InTx(ctx, s.pool, func(q *db.Queries) error {
+	return s.problem(ctx, s.inTx(ctx, func(q *db.Queries) error {
 		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: caller(ctx).ID, ID: id})
 		if err != nil {
 			return orNotFound(err, "task", id)
@@ -219,7 +219,7 @@ func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskOutp
 	userID := caller(ctx).ID
 	status := db.TaskStatus(b.Status)
 	var out *TaskOutput
-	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
+	err = s.inTx(ctx, func(q *db.Queries) error {
 		place, err := q.TaskPlacement(ctx, db.TaskPlacementParams{UserID: userID, ProjectID: b.ProjectID, ParentTaskID: b.ParentTaskID})
 		if err != nil {
 			return err

@@ -86,7 +86,7 @@ func registerTokens(api huma.API, s *server) {
 func (s *server) createToken(ctx context.Context, in *TokenCreateInput) (*TokenCreateOutput, error) {
 	secret, hash := NewToken()
 	var row db.TokenCreateRow
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+	err := s.inTx(ctx, func(q *db.Queries) (err error) {
 		row, err = q.TokenCreate(ctx, db.TokenCreateParams{UserID: caller(ctx).ID, Name: in.Body.Name, SecretHash: hash})
 		return err
 	})
@@ -127,7 +127,7 @@ type TokenDeleteInput struct {
 
 func (s *server) deleteToken(ctx context.Context, in *TokenDeleteInput) (*struct{}, error) {
 	key := db.TokenGetParams{UserID: caller(ctx).ID, ID: in.ID}
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q *db.Queries) error {
 		if _, err := q.TokenGet(ctx, key); err != nil {
 			return orNotFound(err, "token", in.ID)
 		}

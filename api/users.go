@@ -60,7 +60,7 @@ func (s *server) signUp(ctx context.Context, in *SignUpInput) (*SignUpOutput, er
 		return nil, huma.Error403Forbidden("open sign-up is switched off on this server; ask an administrator to run `taskd user create`")
 	}
 	var out SignUpOutput
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+	err := s.inTx(ctx, func(q *db.Queries) (err error) {
 		out.Body.User, out.Body.Token, err = CreateUser(ctx, q, in.Body.Name)
 		return err
 	})

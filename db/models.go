@@ -149,7 +149,7 @@ type Comment struct {
 }
 
 type IdempotencyKey struct {
-	UserID      *int64
+	UserID      int64
 	Method      string
 	Path        string
 	Key         string

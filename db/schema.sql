@@ -91,13 +91,13 @@ ALTER TABLE public.comments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 --
 
 CREATE TABLE public.idempotency_keys (
-    user_id bigint,
+    user_id bigint NOT NULL,
     method text NOT NULL,
     path text NOT NULL,
     key text NOT NULL,
     request_hash bytea NOT NULL,
-    status integer NOT NULL,
-    body bytea NOT NULL,
+    status integer DEFAULT 0 NOT NULL,
+    body bytea DEFAULT '\x'::bytea NOT NULL,
     location text,
     etag text,
     created_at timestamp with time zone DEFAULT now() NOT NULL
@@ -323,11 +323,11 @@ ALTER TABLE ONLY public.comments
 
 
 --
--- Name: idempotency_keys idempotency_keys_key; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.idempotency_keys
-    ADD CONSTRAINT idempotency_keys_key UNIQUE NULLS NOT DISTINCT (user_id, method, path, key);
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (user_id, method, path, key);
 
 
 --
@@ -500,14 +500,6 @@ CREATE UNIQUE INDEX users_name_key ON public.users USING btree (lower(name));
 
 ALTER TABLE ONLY public.comments
     ADD CONSTRAINT comments_task_id_fkey FOREIGN KEY (user_id, task_id) REFERENCES public.tasks(user_id, id) ON DELETE CASCADE;
-
-
---
--- Name: idempotency_keys idempotency_keys_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.idempotency_keys
-    ADD CONSTRAINT idempotency_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 
 --

@@ -28,7 +28,7 @@ const maxAttempts = 5
 func InTx(ctx context.Context, conn TxBeginner, fn func(q *Queries) error) error {
 	for attempt := 1; ; attempt++ {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return fn(New(tx)) })
-		if err == nil || !retryable(err) || attempt == maxAttempts {
+		if err == nil || !Retryable(err) || attempt == maxAttempts {
 			return err
 		}
 		// Jittered backoff so that the transactions that collided do not
@@ -42,7 +42,14 @@ func InTx(ctx context.Context, conn TxBeginner, fn func(q *Queries) error) error
 	}
 }
 
-func retryable(err error) bool {
+// Retryable reports a serialization failure or deadlock: PostgreSQL
+// aborted the transaction and running it again may well succeed.
+func Retryable(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
+
+// Conn is the connection or transaction the queries run on, for the rare
+// statement that is not worth a generated function (tests that provoke
+// deadlocks on purpose).
+func (q *Queries) Conn() DBTX { return q.db }

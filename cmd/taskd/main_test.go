@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"taskd/internal/testdb"
@@ -225,4 +227,62 @@ func TestMigrateAndUsageErrors(t *testing.T) {
 	bad, _ := cmd.CombinedOutput()
 	require.Equal(t, 1, cmd.ProcessState.ExitCode())
 	require.Contains(t, string(bad), "DATABASE_URL must look like postgres://")
+}
+
+// SIGTERM while clients keep writing: taskd exits 0, every write that got
+// a 2xx is in the database, and no write is there in part.
+func TestSIGTERMUnderLoadLosesNothing(t *testing.T) {
+	t.Parallel()
+	url := testdb.URL(t)
+	p := startServe(t, t.TempDir(), "DATABASE_URL="+url)
+	code, body := p.call(t, "POST", "/v1/users", "", `{"name": "alice"}`)
+	require.Equal(t, http.StatusCreated, code)
+	token := body["token"].(string)
+	code, body = p.call(t, "POST", "/v1/projects", token, `{"name": "Load"}`)
+	require.Equal(t, http.StatusCreated, code)
+	project := int64(body["id"].(float64))
+
+	var mu sync.Mutex
+	var created []int64
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 30 * time.Second}
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10000; i++ {
+				payload := fmt.Sprintf(`{"project_id": %d, "title": "w%d-%d", "tags": ["load", "w%d", "n%d"]}`, project, w, i, w, i)
+				req, _ := http.NewRequest("POST", p.base+"/v1/tasks", strings.NewReader(payload))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				res, err := client.Do(req)
+				if err != nil {
+					return // the server has stopped accepting
+				}
+				var task struct{ ID int64 }
+				_ = json.NewDecoder(res.Body).Decode(&task)
+				res.Body.Close()
+				if res.StatusCode == http.StatusCreated {
+					mu.Lock()
+					created = append(created, task.ID)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(created) >= 50 }, 30*time.Second, 5*time.Millisecond)
+	require.NoError(t, p.stop(t), "exit status after SIGTERM; logs: %s", p.logs)
+	wg.Wait()
+
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(t, err)
+	defer pool.Close()
+	var found, partial int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM tasks WHERE id = ANY($1)`, created).Scan(&found))
+	require.Equal(t, len(created), found, "every 201 is in the database")
+	require.NoError(t, pool.QueryRow(context.Background(), `
+		SELECT count(*) FROM tasks t
+		WHERE (SELECT count(*) FROM task_tags tt WHERE tt.task_id = t.id) <> 3`).Scan(&partial))
+	require.Zero(t, partial, "no task is there without all its tags")
+	t.Logf("%d tasks created before the stop", len(created))
 }

@@ -29,6 +29,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	d.register(fs)
 	addr := fs.String("addr", defaultAddr(), "address to listen on (env ADDR, or :PORT from env PORT)")
 	doMigrate := fs.Bool("migrate", envBool("MIGRATE", true), "apply pending migrations at start (env MIGRATE)")
+	requestTimeout := fs.Duration("request-timeout", envDuration("REQUEST_TIMEOUT", 10*time.Second),
+		"bound on each request, its database work and its wait for a pooled connection included; then 503 with Retry-After (env REQUEST_TIMEOUT)")
 	openSignup := fs.Bool("open-signup", envBool("OPEN_SIGNUP", true), "let anyone sign up with POST /v1/users (env OPEN_SIGNUP); off: 403, and users come from `taskd user create`")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: taskd serve [flags]\n\nServes the API until SIGTERM or SIGINT, then drains in-flight requests and exits 0.\n\n")
@@ -58,7 +60,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer pool.Close()
 
-	handler, _ := api.New(pool, api.Options{OpenSignup: *openSignup, Logger: log})
+	go api.ExpireIdempotencyKeys(ctx, pool, 10*time.Minute, log)
+	handler, _ := api.New(pool, api.Options{OpenSignup: *openSignup, Logger: log, RequestTimeout: *requestTimeout})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -152,22 +152,21 @@ SELECT t.user_id, t.id, t.project_id, t.parent_task_id, t.title, t.description,
         WHERE c.user_id = t.user_id AND c.task_id = t.id) AS comment_count
 FROM tasks t;
 
--- Stored responses of POSTs that carried an Idempotency-Key. Sign-up has
--- no caller yet, so user_id is NULL there and NULLS NOT DISTINCT keeps one
--- row per key.
+-- Stored responses of POSTs that carried an Idempotency-Key, kept 24
+-- hours. A key is scoped by caller and route; sign-up has no caller yet,
+-- so its keys have user_id 0 (hence no foreign key to users).
 CREATE TABLE idempotency_keys (
-    user_id      bigint,
+    user_id      bigint NOT NULL,
     method       text NOT NULL,
     path         text NOT NULL,
     key          text NOT NULL,
     request_hash bytea NOT NULL,
-    status       integer NOT NULL,
-    body         bytea NOT NULL,
+    status       integer NOT NULL DEFAULT 0,
+    body         bytea NOT NULL DEFAULT '',
     location     text,
     etag         text,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT idempotency_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
-    CONSTRAINT idempotency_keys_key UNIQUE NULLS NOT DISTINCT (user_id, method, path, key)
+    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (user_id, method, path, key)
 );
 CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);
 

@@ -29,6 +29,9 @@ type Options struct {
 	// Throwaway turns off durability (fsync, full-page writes): right for
 	// test clusters that are deleted afterwards, wrong for real data.
 	Throwaway bool
+	// Port to listen on; 0 picks a free one. A restart that clients must
+	// find again at the same address passes the previous Port.
+	Port int
 }
 
 // Cluster is a running local PostgreSQL server.
@@ -91,6 +94,14 @@ func Start(ctx context.Context, dir string, opts Options) (*Cluster, error) {
 	}
 	if port, ok := c.runningPort(ctx); ok {
 		c.Port = port
+		return c, nil
+	}
+	if opts.Port != 0 {
+		c.Port = opts.Port
+		if err = c.start(ctx, opts); err != nil {
+			return nil, err
+		}
+		c.owned = true
 		return c, nil
 	}
 	// A free port can be taken by someone else between our probe and the

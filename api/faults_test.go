@@ -1,0 +1,101 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"taskd/api"
+	"taskd/db"
+	"taskd/internal/pglocal"
+	"taskd/internal/testdb"
+)
+
+// When every pooled connection is busy, a request waits until its
+// deadline and then answers 503 with Retry-After: it never hangs.
+func TestPoolExhaustionAnswers503(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = 1 })
+	e := newEnv(t, pool, func(o *api.Options) { o.RequestTimeout = 300 * time.Millisecond })
+	e.newProject("Home")
+
+	conn, err := pool.Acquire(context.Background()) // the only connection
+	require.NoError(t, err)
+	for _, req := range []struct{ method, path string }{{"GET", "/v1/projects"}, {"POST", "/v1/projects"}} {
+		var body any
+		if req.method == "POST" {
+			body = map[string]any{"name": "Blocked"}
+		}
+		r := e.do(req.method, req.path, body)
+		r.requireProblem(http.StatusServiceUnavailable)
+		require.Equal(t, "1", r.Header.Get("Retry-After"))
+	}
+	conn.Release()
+	require.Len(t, e.do("GET", "/v1/projects", nil).requireStatus(http.StatusOK).items(), 1)
+	require.Zero(t, e.count(`SELECT count(*) FROM projects WHERE name = 'Blocked'`))
+}
+
+// When PostgreSQL stops, /readyz and the API say 503 at once; when it is
+// back, the same server recovers without a restart.
+func TestDatabaseLossAndRecovery(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base, err := os.MkdirTemp("", "taskd-loss-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(base) })
+	require.NoError(t, os.Chmod(base, 0o755))
+	dir := filepath.Join(base, "data")
+	cluster, err := pglocal.Start(ctx, dir, pglocal.Options{Throwaway: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cluster.Stop() })
+	u, err := url.Parse(cluster.URL("taskd"))
+	require.NoError(t, err)
+	require.NoError(t, db.Migrator(u, io.Discard, "").CreateAndMigrate())
+	cfg, err := db.PoolConfig(u.String(), 4)
+	require.NoError(t, err)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	e := newEnv(t, pool, func(o *api.Options) { o.RequestTimeout = 2 * time.Second })
+	e.newProject("Before")
+
+	require.NoError(t, cluster.Stop())
+	ready := e.as("").do("GET", "/readyz", nil)
+	require.Equal(t, http.StatusServiceUnavailable, ready.Code, ready.Text())
+	for _, req := range []struct{ method, path string }{{"GET", "/v1/projects"}, {"POST", "/v1/projects"}} {
+		var body any
+		if req.method == "POST" {
+			body = map[string]any{"name": "During"}
+		}
+		r := e.do(req.method, req.path, body)
+		r.requireProblem(http.StatusServiceUnavailable)
+		require.NotEmpty(t, r.Header.Get("Retry-After"))
+		require.NotContains(t, r.Text(), "127.0.0.1", "no connection details leak")
+	}
+	e.as("").do("GET", "/healthz", nil).requireStatus(http.StatusOK)
+
+	cluster, err = pglocal.Start(ctx, dir, pglocal.Options{Throwaway: true, Port: cluster.Port})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.as("").do("GET", "/readyz", nil).Code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
+	e.do("POST", "/v1/projects", map[string]any{"name": "After"}).requireStatus(http.StatusCreated)
+	require.Equal(t, []string{"Before", "After"}, names(e.do("GET", "/v1/projects", nil).items()))
+}
+
+// The request's deadline reaches the database: a request that runs out
+// of time gets 503, and nothing of its write remains.
+func TestRequestDeadlineReachesTheDatabase(t *testing.T) {
+	e := setup(t)
+	slow := newEnv(t, e.pool, func(o *api.Options) { o.RequestTimeout = time.Nanosecond; o.OpenSignup = false })
+	slow.token = e.token
+	slow.do("POST", "/v1/projects", map[string]any{"name": "Too late"}).requireProblem(http.StatusServiceUnavailable)
+	slow.do("GET", "/v1/projects", nil).requireProblem(http.StatusServiceUnavailable)
+	require.Zero(t, e.count(`SELECT count(*) FROM projects`))
+}

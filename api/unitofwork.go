@@ -1,0 +1,291 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"taskd/db"
+)
+
+// One transaction per write request. The transact middleware runs every
+// POST, PATCH and DELETE inside db.InTx and holds the response back until
+// the transaction has committed, which gives three properties in one place:
+//
+//   - a client never sees a 2xx for a write that did not commit, and an
+//     error response never leaves half a write behind;
+//   - a serialization failure or deadlock reruns the whole operation
+//     (db.InTx), the rejected attempt's response unseen;
+//   - an Idempotency-Key's record is claimed first and the response stored
+//     last in the transaction of the effect itself, so a retry can never
+//     create a second resource, whatever crashes in between.
+
+// unitOfWork is the transaction of one write request.
+type unitOfWork struct {
+	q        *db.Queries
+	abortErr error // a serialization failure or deadlock that ended the attempt
+}
+
+type uowKey struct{}
+
+// inTx runs fn in the request's transaction: the handlers of writes call
+// it for their unit of work. Outside a write request (the command line,
+// tests of single functions) it opens a transaction of its own.
+func (s *server) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
+	uow, ok := ctx.Value(uowKey{}).(*unitOfWork)
+	if !ok {
+		return db.InTx(ctx, s.pool, fn)
+	}
+	err := fn(uow.q)
+	if db.Retryable(err) {
+		// PostgreSQL aborted the transaction to resolve a conflict with a
+		// concurrent one: whatever the handler makes of the error, this
+		// attempt is over, and transact has db.InTx run it again.
+		uow.abortErr = err
+	}
+	return err
+}
+
+// queries are the request's transaction's queries during a write, the
+// pool's otherwise.
+func (s *server) queries(ctx context.Context) *db.Queries {
+	if uow, ok := ctx.Value(uowKey{}).(*unitOfWork); ok {
+		return uow.q
+	}
+	return db.New(s.pool)
+}
+
+// errRollback ends a transaction whose operation answered an error.
+var errRollback = errors.New("the operation failed: roll back")
+
+// errKeyTaken: a concurrent request with the same key committed first.
+var errKeyTaken = errors.New("idempotency key taken")
+
+func isWrite(method string) bool {
+	return method == http.MethodPost || method == http.MethodPatch || method == http.MethodDelete
+}
+
+func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		if !isWrite(ctx.Method()) {
+			next(ctx)
+			return
+		}
+		key, err := s.idempotencyKey(ctx)
+		if err != nil {
+			writeProblem(api, ctx, err)
+			return
+		}
+		var body []byte
+		if key != nil {
+			if s.replay(api, ctx, key) {
+				return
+			}
+			body = key.body
+		}
+		var held *heldResponse
+		err = db.InTx(ctx.Context(), s.pool, func(q *db.Queries) error {
+			if key != nil {
+				claimed, err := q.IdempotencyClaim(ctx.Context(), key.claim())
+				if err != nil {
+					return err
+				}
+				if claimed == 0 {
+					return errKeyTaken
+				}
+			}
+			uow := &unitOfWork{q: q}
+			held = newHeldResponse(ctx, body)
+			next(huma.WithValue(held, uowKey{}, uow))
+			if db.Retryable(uow.abortErr) {
+				return uow.abortErr
+			}
+			if held.status < 200 || held.status > 299 {
+				return errRollback
+			}
+			if key != nil {
+				return q.IdempotencyStore(ctx.Context(), key.store(held))
+			}
+			return nil
+		})
+		switch {
+		case err == nil || errors.Is(err, errRollback):
+			held.send(ctx)
+		case errors.Is(err, errKeyTaken):
+			if !s.replay(api, ctx, key) {
+				writeProblem(api, ctx, huma.Error409Conflict("a request with this Idempotency-Key is still running; retry later"))
+			}
+		default:
+			writeProblem(api, ctx, s.problem(ctx.Context(), err))
+		}
+	}
+}
+
+// writeProblem writes an error outside an operation, as Huma would inside.
+func writeProblem(api huma.API, ctx huma.Context, err error) {
+	var se huma.StatusError
+	if !errors.As(err, &se) {
+		se = huma.Error500InternalServerError("internal error")
+	}
+	var he huma.HeadersError
+	if errors.As(err, &he) {
+		for name, values := range he.GetHeaders() {
+			for _, v := range values {
+				ctx.AppendHeader(name, v)
+			}
+		}
+	}
+	ctx.SetHeader("Content-Type", "application/problem+json")
+	ctx.SetStatus(se.GetStatus())
+	_ = api.Marshal(ctx.BodyWriter(), "application/json", se)
+}
+
+// heldResponse is a huma.Context whose response is held in memory until
+// send, so that nothing reaches the client before the commit. It also
+// serves a request body that was already read (for the key's hash).
+type heldResponse struct {
+	humaContext
+	status int
+	header http.Header
+	out    bytes.Buffer
+	body   []byte // the request body already read, if any
+}
+
+func newHeldResponse(ctx huma.Context, body []byte) *heldResponse {
+	return &heldResponse{humaContext: ctx, header: http.Header{}, body: body}
+}
+
+func (h *heldResponse) SetStatus(code int)           { h.status = code }
+func (h *heldResponse) Status() int                  { return h.status }
+func (h *heldResponse) SetHeader(name, value string) { h.header.Set(name, value) }
+func (h *heldResponse) AppendHeader(name, v string)  { h.header.Add(name, v) }
+func (h *heldResponse) BodyWriter() io.Writer        { return &h.out }
+
+func (h *heldResponse) BodyReader() io.Reader {
+	if h.body != nil {
+		return bytes.NewReader(h.body)
+	}
+	return h.humaContext.BodyReader()
+}
+
+// send writes the held response to the client.
+func (h *heldResponse) send(ctx huma.Context) {
+	for name, values := range h.header {
+		for _, v := range values {
+			ctx.AppendHeader(name, v)
+		}
+	}
+	ctx.SetStatus(h.status)
+	_, _ = ctx.BodyWriter().Write(h.out.Bytes())
+}
+
+// humaContext names the embedded huma.Context so that the field does not
+// hide the interface's Context method.
+type humaContext = huma.Context
+
+// idempotencyKey is an Idempotency-Key with what scopes and identifies it.
+type idempotencyKey struct {
+	userID       int64 // 0 for sign-up, which has no caller yet
+	method, path string
+	key          string
+	body         []byte
+	hash         []byte
+}
+
+const maxIdempotencyKey = 255
+
+// idempotencyKey reads the request's key and body; nil when the request
+// carries no key (or is not a POST, the only method that needs one).
+func (s *server) idempotencyKey(ctx huma.Context) (*idempotencyKey, error) {
+	key := ctx.Header("Idempotency-Key")
+	if key == "" || ctx.Method() != http.MethodPost {
+		return nil, nil
+	}
+	if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return nil, fieldError("header.Idempotency-Key", "1 to %d printable characters", maxIdempotencyKey)
+	}
+	body, err := io.ReadAll(io.LimitReader(ctx.BodyReader(), maxBodyBytes))
+	if err != nil {
+		return nil, huma.Error400BadRequest("cannot read the request body")
+	}
+	k := &idempotencyKey{method: ctx.Method(), path: ctx.URL().Path, key: key, body: body}
+	if u, ok := ctx.Context().Value(userKey{}).(db.User); ok {
+		k.userID = u.ID
+	}
+	sum := sha256.Sum256(body)
+	k.hash = sum[:]
+	return k, nil
+}
+
+func (k *idempotencyKey) claim() db.IdempotencyClaimParams {
+	return db.IdempotencyClaimParams{UserID: k.userID, Method: k.method, Path: k.path, Key: k.key, RequestHash: k.hash}
+}
+
+func (k *idempotencyKey) store(h *heldResponse) db.IdempotencyStoreParams {
+	return db.IdempotencyStoreParams{
+		UserID: k.userID, Method: k.method, Path: k.path, Key: k.key,
+		Status:   int32(h.status),
+		Body:     h.out.Bytes(),
+		Location: headerPtr(h.header, "Location"),
+		Etag:     headerPtr(h.header, "ETag"),
+	}
+}
+
+func headerPtr(h http.Header, name string) *string {
+	if v := h.Get(name); v != "" {
+		return &v
+	}
+	return nil
+}
+
+// replay answers a request whose key has a stored response: the same
+// status, body, Location and ETag for the same body, 422 for another.
+// It reports false when the key has no stored response.
+func (s *server) replay(api huma.API, ctx huma.Context, k *idempotencyKey) bool {
+	stored, err := db.New(s.pool).IdempotencyGet(ctx.Context(), db.IdempotencyGetParams{UserID: k.userID, Method: k.method, Path: k.path, Key: k.key})
+	if err != nil {
+		return false // none stored yet, or the database is away: the transaction decides
+	}
+	if !bytes.Equal(stored.RequestHash, k.hash) {
+		writeProblem(api, ctx, fieldError("header.Idempotency-Key", "this key was used with another request body; use a new key for a new request"))
+		return true
+	}
+	ctx.SetHeader("Content-Type", "application/json")
+	if stored.Location != nil {
+		ctx.SetHeader("Location", *stored.Location)
+	}
+	if stored.Etag != nil {
+		ctx.SetHeader("ETag", *stored.Etag)
+	}
+	ctx.SetHeader("Idempotent-Replayed", "true")
+	ctx.SetStatus(int(stored.Status))
+	_, _ = ctx.BodyWriter().Write(stored.Body)
+	return true
+}
+
+// ExpireIdempotencyKeys deletes keys older than 24 hours now and then
+// every interval until ctx ends. Lookups already ignore expired keys, so
+// this only reclaims space, off the request path: no request waits on it.
+func ExpireIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool, every time.Duration, log *slog.Logger) {
+	for {
+		if n, err := db.New(pool).IdempotencyExpire(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("expiring idempotency keys", "err", err)
+		} else if n > 0 {
+			log.Info("expired idempotency keys", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
