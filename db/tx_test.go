@@ -97,4 +97,3 @@ func TestInTxRetriesSerializationFailures(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT n FROM counters WHERE id = 1`).Scan(&n))
 	require.Equal(t, 2, n, "no increment lost")
 }
-
