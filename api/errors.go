@@ -67,6 +67,11 @@ func (s *server) problem(ctx context.Context, err error) error {
 			return huma.NewError(p.status, http.StatusText(p.status)+": "+p.message,
 				&huma.ErrorDetail{Location: p.location, Message: p.message})
 		}
+		if pgErr.Code == "22021" || pgErr.Code == "22P05" {
+			// JSON may carry \u0000, PostgreSQL text may not. Only bodies
+			// reach here: the one free-text query parameter is checked first.
+			return fieldError("body", "text cannot contain the NUL character (\\u0000)")
+		}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || isConnectError(err) {
 		s.log.WarnContext(ctx, "database unavailable", "err", err)

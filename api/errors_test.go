@@ -51,3 +51,11 @@ func TestUnauthenticatedBeforeAnythingElse(t *testing.T) {
 	anon.do("GET", "/v1/tokens", nil).requireProblem(http.StatusUnauthorized)
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM tokens`))
 }
+
+// PostgreSQL text cannot hold NUL; JSON can. That is the client's 422.
+func TestNULCharactersAreRefused(t *testing.T) {
+	e := setup(t)
+	e.do("POST", "/v1/projects", `{"name": "a\u0000b"}`).requireProblem(http.StatusUnprocessableEntity, "body")
+	e.do("GET", "/v1/tasks?q=a%00b", nil).requireProblem(http.StatusUnprocessableEntity, "query.q")
+	require.Zero(t, e.count(`SELECT count(*) FROM projects`))
+}

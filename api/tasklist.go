@@ -88,6 +88,9 @@ func (s *server) listTasks(ctx context.Context, in *TaskListInput) (*TaskListOut
 	if p.Tags, err = normalizeTagFilter(in.Tag); err != nil {
 		return nil, err
 	}
+	if strings.ContainsRune(in.Q, 0) {
+		return nil, fieldError("query.q", "text cannot contain the NUL character")
+	}
 	if in.Q != "" {
 		pattern := likePattern(in.Q)
 		p.Pattern = &pattern

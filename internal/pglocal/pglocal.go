@@ -132,6 +132,23 @@ func (c *Cluster) Stop() error {
 	return err
 }
 
+// StopDir stops, without waiting for clients, a server left running on
+// dir by a process that died before it could stop it.
+func StopDir(ctx context.Context, dir string) error {
+	bin, err := BinDir()
+	if err != nil {
+		return err
+	}
+	c := &Cluster{Dir: dir, bin: bin}
+	if os.Geteuid() == 0 {
+		if c.owner, err = user.Lookup("postgres"); err != nil {
+			return err
+		}
+	}
+	_, err = c.run(ctx, "pg_ctl", "stop", "-D", dir, "-m", "immediate", "-w")
+	return err
+}
+
 func (c *Cluster) ensureDir() error {
 	// Parents stay open for the server user to pass through; the data
 	// directory itself must be private (PostgreSQL checks).

@@ -28,7 +28,9 @@ var (
 // each run of white space becomes '-'; only letters, marks, decimal digits,
 // '-', '_' and '/' kept; runs of '-' and of '/' folded; leading and
 // trailing '-' and '/' dropped; cut to MaxLen code points and trimmed
-// again.
+// again. (The result is composed to NFC once more after the filtering,
+// which only matters where a dropped character stood between a letter and
+// its combining mark.)
 func Normalize(name string) (string, error) {
 	if !utf8.ValidString(name) {
 		name = strings.ToValidUTF8(name, "")
@@ -57,7 +59,10 @@ func Normalize(name string) (string, error) {
 	if inSpace {
 		write(&b, '-', last)
 	}
-	out := trim(b.String())
+	// Dropping a character can bring a mark next to a letter it composes
+	// with: compose again so that the result is NFC and normalizing it
+	// again changes nothing.
+	out := trim(norm.NFC.String(b.String()))
 	if utf8.RuneCountInString(out) > MaxLen {
 		out = trim(string([]rune(out)[:MaxLen]))
 	}

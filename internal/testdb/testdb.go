@@ -12,7 +12,10 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,11 +46,15 @@ func run(m *testing.M) (int, error) {
 	ctx := context.Background()
 	adminURL = os.Getenv("TEST_DATABASE_URL")
 	if adminURL == "" {
-		base, err := os.MkdirTemp("", "taskd-test-pg-")
+		reapOrphans(ctx)
+		base, err := os.MkdirTemp("", clusterPrefix)
 		if err != nil {
 			return 0, err
 		}
 		defer os.RemoveAll(base)
+		if err := os.WriteFile(filepath.Join(base, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return 0, err
+		}
 		// The server runs as another OS user when we are root: it must be
 		// able to enter base.
 		if err := os.Chmod(base, 0o755); err != nil {
@@ -66,6 +73,30 @@ func run(m *testing.M) (int, error) {
 	}
 	defer exec(context.Background(), "DROP DATABASE IF EXISTS "+template+" WITH (FORCE)")
 	return m.Run(), nil
+}
+
+const (
+	clusterPrefix = "taskd-test-pg-"
+	ownerFile     = "owner.pid"
+)
+
+// reapOrphans stops and removes the clusters of test processes that died
+// without cleaning up (a killed run, or the fuzzing engine stopping its
+// workers), so that they do not pile up on a machine.
+func reapOrphans(ctx context.Context) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), clusterPrefix+"*"))
+	for _, base := range dirs {
+		raw, err := os.ReadFile(filepath.Join(base, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(raw))
+		if err != nil || syscall.Kill(pid, 0) == nil {
+			continue // its owner is alive
+		}
+		_ = pglocal.StopDir(ctx, filepath.Join(base, "data"))
+		_ = os.RemoveAll(base)
+	}
 }
 
 func createTemplate(ctx context.Context) error {
