@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -58,4 +59,20 @@ func TestNULCharactersAreRefused(t *testing.T) {
 	e.do("POST", "/v1/projects", `{"name": "a\u0000b"}`).requireProblem(http.StatusUnprocessableEntity, "body")
 	e.do("GET", "/v1/tasks?q=a%00b", nil).requireProblem(http.StatusUnprocessableEntity, "query.q")
 	require.Zero(t, e.count(`SELECT count(*) FROM projects`))
+}
+
+// An unexpected database error is a 500 that says nothing about the
+// database: no SQL, no table names, no stack.
+func TestInternalErrorsLeakNothing(t *testing.T) {
+	e := setup(t)
+	p := e.newProject("Home")
+	task := e.newTask(map[string]any{"project_id": p, "title": "T"})
+	_, err := e.pool.Exec(context.Background(), `DROP TABLE comments CASCADE`)
+	require.NoError(t, err)
+	r := e.do("GET", taskPath(task)+"/comments", nil)
+	r.requireProblem(http.StatusInternalServerError)
+	require.Equal(t, "internal error", r.object()["detail"])
+	for _, leak := range []string{"comments", "relation", "SQLSTATE", "SELECT", "goroutine", ".go:"} {
+		require.NotContains(t, r.Text(), leak)
+	}
 }
