@@ -48,7 +48,7 @@ vuln: ## govulncheck against the pinned vulnerability database snapshot
 
 .PHONY: build
 build: ## build bin/taskd
-	$(GO) build -o bin/taskd ./cmd/taskd
+	$(GO) build -ldflags "-X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/taskd ./cmd/taskd
 
 .PHONY: generate
 generate: postgres ## regenerate db/*.sql.go, db/schema.sql and openapi.yaml

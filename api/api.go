@@ -32,9 +32,10 @@ type Options struct {
 
 // server holds what every operation needs.
 type server struct {
-	pool *pgxpool.Pool
-	opts Options
-	log  *slog.Logger
+	pool    *pgxpool.Pool
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
 }
 
 // New builds the HTTP handler and the Huma API (whose OpenAPI() is the
@@ -43,11 +44,11 @@ func New(pool *pgxpool.Pool, opts Options) (http.Handler, huma.API) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &server{pool: pool, opts: opts, log: opts.Logger}
+	s := &server{pool: pool, opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool)}
 
 	mux := http.NewServeMux()
 	api := humago.New(mux, config())
-	api.UseMiddleware(s.authenticate(api), s.transact(api))
+	api.UseMiddleware(s.observe, s.authenticate(api), s.transact(api))
 
 	registerUsers(api, s)
 	registerTokens(api, s)
@@ -60,8 +61,9 @@ func New(pool *pgxpool.Pool, opts Options) (http.Handler, huma.API) {
 
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metrics.handler())
 	registerDocs(mux)
-	return withDeadline(opts.RequestTimeout, notModified(mux)), api
+	return withRequestID(withDeadline(opts.RequestTimeout, notModified(mux))), api
 }
 
 func config() huma.Config {

@@ -62,6 +62,7 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			writeProblem(api, ctx, s.problem(ctx.Context(), err))
 			return
 		}
+		infoOf(ctx.Context()).userID = user.ID
 		ctx = huma.WithValue(ctx, userKey{}, user)
 		next(huma.WithValue(ctx, serverKey{}, s))
 	}

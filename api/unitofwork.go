@@ -93,7 +93,11 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 			body = key.body
 		}
 		var held *heldResponse
+		attempts := 0
 		err = db.InTx(ctx.Context(), s.pool, func(q *db.Queries) error {
+			if attempts++; attempts > 1 {
+				s.metrics.retries.Inc()
+			}
 			if key != nil {
 				claimed, err := q.IdempotencyClaim(ctx.Context(), key.claim())
 				if err != nil {
@@ -266,6 +270,7 @@ func (s *server) replay(api huma.API, ctx huma.Context, k *idempotencyKey) bool 
 	if stored.Etag != nil {
 		ctx.SetHeader("ETag", *stored.Etag)
 	}
+	s.metrics.replays.Inc()
 	ctx.SetHeader("Idempotent-Replayed", "true")
 	ctx.SetStatus(int(stored.Status))
 	_, _ = ctx.BodyWriter().Write(stored.Body)

@@ -114,6 +114,19 @@ func (q *Queries) TokenList(ctx context.Context, arg TokenListParams) ([]TokenLi
 	return items, nil
 }
 
+const tokenRevoke = `-- name: TokenRevoke :execrows
+DELETE FROM tokens WHERE id = $1
+`
+
+// TokenRevoke is the administrator's revoke, by id alone.
+func (q *Queries) TokenRevoke(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, tokenRevoke, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const tokenUser = `-- name: TokenUser :one
 SELECT users.id, users.name, users.created_at
 FROM tokens

@@ -10,6 +10,17 @@ import (
 	"time"
 )
 
+const userByName = `-- name: UserByName :one
+SELECT id, name, created_at FROM users WHERE lower(name) = lower($1)
+`
+
+func (q *Queries) UserByName(ctx context.Context, name string) (User, error) {
+	row := q.db.QueryRow(ctx, userByName, name)
+	var i User
+	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
+	return i, err
+}
+
 const userCreate = `-- name: UserCreate :one
 WITH new_user AS (
     INSERT INTO users (name) VALUES ($1)

@@ -22,3 +22,7 @@ LIMIT @max_rows;
 
 -- name: TokenDelete :execrows
 DELETE FROM tokens WHERE user_id = @user_id AND id = @id;
+
+-- TokenRevoke is the administrator's revoke, by id alone.
+-- name: TokenRevoke :execrows
+DELETE FROM tokens WHERE id = @id;

@@ -82,6 +82,23 @@ func (d *database) pool(ctx context.Context, u *url.URL) (*pgxpool.Pool, error) 
 	return pool, nil
 }
 
+// open resolves the database, applies pending migrations and opens the
+// pool: what every administrative command needs. done releases it all.
+func (d *database) open(ctx context.Context, log io.Writer) (*pgxpool.Pool, func(), error) {
+	u, err := d.resolve(ctx, log)
+	if err != nil {
+		return nil, d.close, err
+	}
+	if err := db.Migrator(u, io.Discard, "").CreateAndMigrate(); err != nil {
+		return nil, d.close, fmt.Errorf("applying migrations: %w", err)
+	}
+	pool, err := d.pool(ctx, u)
+	if err != nil {
+		return nil, d.close, err
+	}
+	return pool, func() { pool.Close(); d.close() }, nil
+}
+
 // close stops the local cluster if this process started it.
 func (d *database) close() {
 	if d.cluster != nil {
@@ -101,6 +118,13 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 		return nil
 	}
 	return err
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func envInt(name string, def int) int {

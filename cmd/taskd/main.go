@@ -9,7 +9,12 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"taskd/api"
 )
+
+// version is set at build time (make build: -ldflags -X main.version=...).
+var version = "dev"
 
 const usage = `taskd: a multi-user task manager REST API.
 
@@ -18,7 +23,12 @@ Usage:
   taskd migrate [up|down|status] [flags]
                                apply, roll back one, or list migrations
   taskd user create NAME       create a user and print its token
+  taskd token create USER      issue another token for a user and print it
+  taskd token revoke TOKEN_ID  revoke a token at once
   taskd openapi                print the OpenAPI document as YAML
+  taskd version                print the version
+
+Each command takes --help.
 
 Every command that needs the database reads DATABASE_URL (or
 --database-url). Without it, taskd starts (or reuses) a local PostgreSQL
@@ -59,6 +69,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, rest, stdout, stderr)
 	case "user":
 		return userCmd(ctx, rest, stdout, stderr)
+	case "token":
+		return tokenCmd(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "taskd", version, "(API", api.Version+")")
+		return nil
 	case "openapi":
 		return printOpenAPI(stdout)
 	case "help", "-h", "--help":
@@ -67,5 +82,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, strings.Join(args[:1], ""))
+	}
+}
+
+// parseArgs parses flags wherever they stand among the arguments (the
+// flag package stops at the first non-flag) and returns the positionals.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 }

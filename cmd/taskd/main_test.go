@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -285,4 +286,70 @@ func TestSIGTERMUnderLoadLosesNothing(t *testing.T) {
 		WHERE (SELECT count(*) FROM task_tags tt WHERE tt.task_id = t.id) <> 3`).Scan(&partial))
 	require.Zero(t, partial, "no task is there without all its tags")
 	t.Logf("%d tasks created before the stop", len(created))
+}
+
+func TestTokenCommandsAndHelp(t *testing.T) {
+	t.Parallel()
+	url := testdb.URL(t)
+	run := func(args ...string) (string, string, int) {
+		cmd := exec.Command(binary(t), args...)
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		_ = cmd.Run()
+		return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+	}
+	_, _, code := run("user", "create", "dana")
+	require.Equal(t, 0, code)
+	secret, msg, code := run("token", "create", "DANA", "--name", "laptop")
+	require.Equal(t, 0, code, msg)
+	secret = strings.TrimSpace(secret)
+	require.True(t, strings.HasPrefix(secret, "taskd_"))
+	id := regexp.MustCompile(`created token (\d+)`).FindStringSubmatch(msg)
+	require.NotNil(t, id, msg)
+
+	p := startServe(t, t.TempDir(), "DATABASE_URL="+url)
+	status, body := p.call(t, "GET", "/v1/me", secret, "")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "dana", body["name"])
+	_, msg, code = run("token", "revoke", id[1])
+	require.Equal(t, 0, code, msg)
+	status, _ = p.call(t, "GET", "/v1/me", secret, "")
+	require.Equal(t, http.StatusUnauthorized, status, "revoked at once, even in a running server")
+	require.NoError(t, p.stop(t))
+
+	_, msg, code = run("token", "create", "nobody")
+	require.Equal(t, 1, code)
+	require.Contains(t, msg, `no user "nobody"`)
+	_, msg, code = run("token", "revoke", "abc")
+	require.Equal(t, 2, code, msg)
+
+	out, _, code := run("version")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "taskd")
+	for _, sub := range [][]string{{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"user", "--help"}, {"token", "--help"}} {
+		stdout, stderr, code := run(sub...)
+		require.Equal(t, 0, code, "%v: %s", sub, stderr)
+		help := stdout + stderr
+		require.Contains(t, help, "Usage", "%v", sub)
+		if sub[0] != "--help" {
+			require.Contains(t, help, "DATABASE_URL", "%v names the environment variable of each flag", sub)
+		}
+	}
+	_, stderr, code := run("serve", "--log-format", "xml")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "--log-format must be json or text")
+}
+
+func TestServeReportsPortInUse(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	cmd := exec.Command(binary(t), "serve", "--addr", l.Addr().String())
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+testdb.URL(t))
+	out, _ := cmd.CombinedOutput()
+	require.Equal(t, 1, cmd.ProcessState.ExitCode())
+	require.Contains(t, string(out), "cannot listen on "+l.Addr().String())
+	require.Contains(t, string(out), "address already in use")
 }

@@ -21,12 +21,13 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"  status  list migrations and whether each is applied\n\n")
 		fs.PrintDefaults()
 	}
-	action := "up"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		action, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
 		return err
+	}
+	action := "up"
+	if len(rest) > 0 {
+		action = rest[0]
 	}
 	u, err := d.resolve(ctx, stderr)
 	defer d.close()

@@ -32,6 +32,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	requestTimeout := fs.Duration("request-timeout", envDuration("REQUEST_TIMEOUT", 10*time.Second),
 		"bound on each request, its database work and its wait for a pooled connection included; then 503 with Retry-After (env REQUEST_TIMEOUT)")
 	openSignup := fs.Bool("open-signup", envBool("OPEN_SIGNUP", true), "let anyone sign up with POST /v1/users (env OPEN_SIGNUP); off: 403, and users come from `taskd user create`")
+	logFormat := fs.String("log-format", envOr("LOG_FORMAT", "json"), "log lines as json or text (env LOG_FORMAT); one line per request, never tokens or bodies")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: taskd serve [flags]\n\nServes the API until SIGTERM or SIGINT, then drains in-flight requests and exits 0.\n\n")
 		fs.PrintDefaults()
@@ -39,7 +40,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var log *slog.Logger
+	switch *logFormat {
+	case "json":
+		log = slog.New(slog.NewJSONHandler(stderr, nil))
+	case "text":
+		log = slog.New(slog.NewTextHandler(stderr, nil))
+	default:
+		return fmt.Errorf("%w: --log-format must be json or text, got %q", errUsage, *logFormat)
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -23,36 +23,32 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if len(args) == 0 || args[0] != "create" {
 		fs.Usage()
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return flag.ErrHelp
+		}
 		return fmt.Errorf("%w: expected `taskd user create NAME`", errUsage)
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	rest, err := parseArgs(fs, args[1:])
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(rest) != 1 {
 		fs.Usage()
 		return fmt.Errorf("%w: expected exactly one NAME", errUsage)
 	}
-	u, err := d.resolve(ctx, stderr)
-	defer d.close()
+	pool, done, err := d.open(ctx, stderr)
+	defer done()
 	if err != nil {
 		return err
 	}
-	if err := db.Migrator(u, io.Discard, "").CreateAndMigrate(); err != nil {
-		return fmt.Errorf("applying migrations: %w", err)
-	}
-	pool, err := d.pool(ctx, u)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
 	var user api.User
 	var token string
 	err = db.InTx(ctx, pool, func(q *db.Queries) (err error) {
-		user, token, err = api.CreateUser(ctx, q, fs.Arg(0))
+		user, token, err = api.CreateUser(ctx, q, rest[0])
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("creating user %q: %s", fs.Arg(0), api.Explain(err))
+		return fmt.Errorf("creating user %q: %s", rest[0], api.Explain(err))
 	}
 	fmt.Fprintf(stderr, "created user %q (id %d); its token:\n", user.Name, user.ID)
 	fmt.Fprintln(stdout, token)
