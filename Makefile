@@ -41,6 +41,10 @@ fuzz: postgres ## run each fuzz target for FUZZTIME (default 10s); seeds in test
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/cursor
 	$(GO) test -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME) -parallel 2 ./api
 
+.PHONY: sdk-test
+sdk-test: postgres ## generate the TypeScript client from openapi.yaml and run its smoke program against a real taskd serve
+	internal/sdk/ts/run.sh
+
 .PHONY: vuln
 vuln: ## govulncheck against the pinned vulnerability database snapshot
 	$(GO) mod download golang.org/x/vulndb@$(VULNDB)
@@ -51,17 +55,19 @@ build: ## build bin/taskd
 	$(GO) build -ldflags "-X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/taskd ./cmd/taskd
 
 .PHONY: generate
-generate: postgres ## regenerate db/*.sql.go, db/schema.sql and openapi.yaml
+generate: postgres ## regenerate db/*.sql.go, db/schema.sql, openapi.yaml and the Go client
 	$(SQLC) generate
 	$(GO) run ./internal/schemadump db/schema.sql
 	$(GO) run ./cmd/taskd openapi > openapi.yaml
+	$(GO) run ./cmd/taskd openapi --3.0 > internal/client/openapi-3.0.yaml
+	$(GO) tool oapi-codegen -config internal/client/oapi-codegen.yaml internal/client/openapi-3.0.yaml
 
 .PHONY: verify
 verify: generate vuln ## fail when a generated file is stale, sqlc finds a problem, or code reaches a known vulnerability
 	$(SQLC) diff
 	$(SQLC) vet
-	@git diff --exit-code -- db openapi.yaml || { echo "generated files are stale: run 'make generate' and commit the result" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- db openapi.yaml)" || { echo "untracked generated files: run 'make generate' and commit the result" >&2; git status --porcelain -- db openapi.yaml >&2; exit 1; }
+	@git diff --exit-code -- db openapi.yaml internal/client || { echo "generated files are stale: run 'make generate' and commit the result" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- db openapi.yaml internal/client)" || { echo "untracked generated files: run 'make generate' and commit the result" >&2; git status --porcelain -- db openapi.yaml internal/client >&2; exit 1; }
 
 .PHONY: lint
 lint: ## gofmt and go vet

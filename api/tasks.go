@@ -72,7 +72,7 @@ type TaskCreateInput struct {
 		Priority       string   `json:"priority,omitempty" enum:"low,medium,high,critical" default:"medium" doc:"Priority."`
 		DueDate        *string  `json:"due_date,omitempty" nullable:"true" format:"date" example:"2026-12-24" doc:"Calendar date YYYY-MM-DD."`
 		EstimatedHours *float64 `json:"estimated_hours,omitempty" nullable:"true" minimum:"0" maximum:"10000" example:"2.5" doc:"0..10000, at most two decimals."`
-		Tags           []string `json:"tags,omitempty" nullable:"true" example:"[\"Launch\",\"#writing\"]" doc:"Tag names, normalized; unknown ones are created. At most 20 distinct."`
+		Tags           []string `json:"tags,omitempty" nullable:"false" example:"[\"Launch\",\"#writing\"]" doc:"Tag names, normalized; unknown ones are created. At most 20 distinct."`
 	}
 }
 

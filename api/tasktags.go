@@ -13,7 +13,7 @@ import (
 type TaskTagsAddInput struct {
 	TaskPath
 	Body struct {
-		Tags []string `json:"tags" example:"[\"Launch\",\"#writing\"]" doc:"Tag names to add; normalized, unknown ones created. The task keeps at most 20 distinct tags."`
+		Tags []string `json:"tags" nullable:"false" example:"[\"Launch\",\"#writing\"]" doc:"Tag names to add; normalized, unknown ones created. The task keeps at most 20 distinct tags."`
 	}
 }
 

@@ -25,7 +25,7 @@ Usage:
   taskd user create NAME       create a user and print its token
   taskd token create USER      issue another token for a user and print it
   taskd token revoke TOKEN_ID  revoke a token at once
-  taskd openapi                print the OpenAPI document as YAML
+  taskd openapi [--3.0]        print the OpenAPI document as YAML (3.1, or 3.0)
   taskd version                print the version
 
 Each command takes --help.
@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "taskd", version, "(API", api.Version+")")
 		return nil
 	case "openapi":
-		return printOpenAPI(stdout)
+		return printOpenAPI(rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
