@@ -27,13 +27,17 @@ help: ## list the targets
 postgres: ## make sure PostgreSQL's server binaries (initdb, pg_ctl) are installed
 	@internal/pglocal/ensure-postgres.sh
 
+.PHONY: browser
+browser: ## make sure Chromium is installed, for the browser test of /docs
+	@api/docs/ensure-chromium.sh
+
 .PHONY: run
 run: postgres ## serve the API on :8080 (a local PostgreSQL under ./.data unless DATABASE_URL is set)
 	$(GO) run ./cmd/taskd serve
 
 .PHONY: test
-test: postgres ## run every test, with the race detector, against a real PostgreSQL the tests start (or TEST_DATABASE_URL)
-	$(GO) test -race -count=1 -parallel 8 $(TESTFLAGS) ./...
+test: postgres browser ## run every test, with the race detector, against a real PostgreSQL the tests start (or TEST_DATABASE_URL)
+	TASKD_REQUIRE_BROWSER=1 $(GO) test -race -count=1 -parallel 8 $(TESTFLAGS) ./...
 
 .PHONY: fuzz
 fuzz: postgres ## run each fuzz target for FUZZTIME (default 10s); seeds in testdata/fuzz

@@ -59,6 +59,8 @@ func New(pool *pgxpool.Pool, opts Options) (http.Handler, huma.API) {
 	registerTags(api, s)
 	registerComments(api, s)
 
+	documentErrorDetail(api)
+
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
@@ -90,6 +92,20 @@ func config() huma.Config {
 		},
 	}
 	return cfg
+}
+
+// documentErrorDetail gives Huma's ErrorDetail schema the examples every
+// other field has, so that the reference and generated SDKs show one.
+func documentErrorDetail(api huma.API) {
+	d := api.OpenAPI().Components.Schemas.Map()["ErrorDetail"]
+	if d == nil {
+		return
+	}
+	for name, example := range map[string]any{"location": "body.title", "message": "expected length >= 1", "value": ""} {
+		if p := d.Properties[name]; p != nil {
+			p.Examples = []any{example}
+		}
+	}
 }
 
 // maxBodyBytes is the contract's body limit: a body over 1 MiB is 413.

@@ -80,7 +80,8 @@ func registerComments(api huma.API, s *server) {
 	list.Errors = append(list.Errors, http.StatusNotFound)
 	huma.Register(api, list, s.listComments)
 
-	get := operation("get-comment", http.MethodGet, "/v1/tasks/{id}/comments/{comment_id}", tag, "Get a comment", "", http.StatusOK)
+	get := operation("get-comment", http.MethodGet, "/v1/tasks/{id}/comments/{comment_id}", tag, "Get a comment",
+		"One comment, addressed through its own task.", http.StatusOK)
 	get.Errors = append(get.Errors, http.StatusNotFound)
 	huma.Register(api, get, s.getComment)
 

@@ -32,5 +32,5 @@ func checkIfMatch(ifMatch string, version int64) error {
 
 // Conditional is the conditional-write header of PATCH and DELETE.
 type Conditional struct {
-	IfMatch string `header:"If-Match" doc:"Apply only if the resource's current ETag is one of these (or * for any existing resource); otherwise 412."`
+	IfMatch string `header:"If-Match" example:"\"3\"" doc:"Apply only if the resource's current ETag is one of these (or * for any existing resource); otherwise 412."`
 }

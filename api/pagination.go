@@ -23,7 +23,7 @@ func (p PageQuery) afterID() (int64, error) {
 // Page is the body of every list response.
 type Page[T any] struct {
 	Items      []T     `json:"items" nullable:"false" doc:"The items of this page, ordered by id."`
-	NextCursor *string `json:"next_cursor" nullable:"true" doc:"Pass as ?cursor= for the next page; null exactly when no item follows."`
+	NextCursor *string `json:"next_cursor" nullable:"true" example:"AQAAAAAAAAAy" doc:"Pass as ?cursor= for the next page; null exactly when no item follows."`
 }
 
 // pageOf maps one page of rows. Lists query one row more than the limit:

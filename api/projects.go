@@ -106,7 +106,8 @@ func projectOutput(p db.Project) *ProjectOutput {
 
 func registerProjects(api huma.API, s *server) {
 	const tag = "Projects"
-	create := operation("create-project", http.MethodPost, "/v1/projects", tag, "Create a project", "", http.StatusCreated)
+	create := operation("create-project", http.MethodPost, "/v1/projects", tag, "Create a project",
+		"Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
 	huma.Register(api, create, s.createProject)
 
@@ -114,7 +115,8 @@ func registerProjects(api huma.API, s *server) {
 		"The caller's projects ordered by id; archived ones only with include_archived=true.", http.StatusOK)
 	huma.Register(api, list, s.listProjects)
 
-	get := operation("get-project", http.MethodGet, "/v1/projects/{id}", tag, "Get a project", "", http.StatusOK)
+	get := operation("get-project", http.MethodGet, "/v1/projects/{id}", tag, "Get a project",
+		"One of the caller's projects; another user's answers 404 like a missing one.", http.StatusOK)
 	get.Errors = append(get.Errors, http.StatusNotFound)
 	huma.Register(api, get, s.getProject)
 
@@ -253,10 +255,10 @@ func (s *server) archiveProject(archived bool) func(context.Context, *ProjectPat
 // ProjectStats summarizes a project's tasks, subtasks included.
 type ProjectStats struct {
 	TotalTasks           int64   `json:"total_tasks" example:"10" doc:"Every task of the project, subtasks included."`
-	TodoTasks            int64   `json:"todo_tasks" example:"4"`
-	InProgressTasks      int64   `json:"in_progress_tasks" example:"2"`
-	DoneTasks            int64   `json:"done_tasks" example:"3"`
-	CancelledTasks       int64   `json:"cancelled_tasks" example:"1"`
+	TodoTasks            int64   `json:"todo_tasks" example:"4" doc:"Tasks with status todo."`
+	InProgressTasks      int64   `json:"in_progress_tasks" example:"2" doc:"Tasks with status in_progress."`
+	DoneTasks            int64   `json:"done_tasks" example:"3" doc:"Tasks with status done."`
+	CancelledTasks       int64   `json:"cancelled_tasks" example:"1" doc:"Tasks with status cancelled."`
 	OverdueTasks         int64   `json:"overdue_tasks" example:"1" doc:"Due before today (UTC) and neither done nor cancelled."`
 	CompletionPercentage float64 `json:"completion_percentage" example:"33.33" doc:"done ÷ (total − cancelled) × 100, two decimals rounded half away from zero; 0 when nothing counts."`
 	EstimatedHoursTotal  float64 `json:"estimated_hours_total" example:"12.5" doc:"Sum of estimates of every task except cancelled ones."`

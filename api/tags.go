@@ -147,7 +147,8 @@ func registerTags(api huma.API, s *server) {
 		"The caller's tags with how many tasks carry each. Paging by popularity follows task counts as they are when each page is read.", http.StatusOK)
 	huma.Register(api, list, s.listTags)
 
-	get := operation("get-tag", http.MethodGet, "/v1/tags/{id}", tag, "Get a tag", "", http.StatusOK)
+	get := operation("get-tag", http.MethodGet, "/v1/tags/{id}", tag, "Get a tag",
+		"One tag with the number of tasks carrying it.", http.StatusOK)
 	get.Errors = append(get.Errors, http.StatusNotFound)
 	huma.Register(api, get, s.getTag)
 
@@ -169,7 +170,8 @@ func registerTags(api huma.API, s *server) {
 	merge.Errors = append(merge.Errors, http.StatusNotFound)
 	huma.Register(api, merge, s.mergeTag)
 
-	cleanup := operation("cleanup-tags", http.MethodPost, "/v1/tags/cleanup", tag, "Delete unused tags", "", http.StatusOK)
+	cleanup := operation("cleanup-tags", http.MethodPost, "/v1/tags/cleanup", tag, "Delete unused tags",
+		"Deletes every tag that no task carries and says how many went.", http.StatusOK)
 	huma.Register(api, cleanup, s.cleanupTags)
 }
 

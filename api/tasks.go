@@ -82,13 +82,13 @@ type TaskPatchInput struct {
 	Body struct {
 		ProjectID      Optional[int64]    `json:"project_id,omitempty" example:"2" doc:"Move the task (and its subtasks) to this project. A subtask moves only with a new parent_task_id in that project, or with parent_task_id null."`
 		ParentTaskID   Optional[int64]    `json:"parent_task_id,omitempty" nullable:"true" example:"41" doc:"New parent (a top-level task of the same project); null makes the task top-level."`
-		Title          Optional[string]   `json:"title,omitempty" minLength:"1" maxLength:"300" doc:"New title."`
-		Description    Optional[string]   `json:"description,omitempty" nullable:"true" maxLength:"50000" doc:"New description; null clears it."`
+		Title          Optional[string]   `json:"title,omitempty" minLength:"1" maxLength:"300" example:"Write the launch post" doc:"New title."`
+		Description    Optional[string]   `json:"description,omitempty" nullable:"true" maxLength:"50000" example:"Outline, draft, review." doc:"New description; null clears it."`
 		Status         Optional[string]   `json:"status,omitempty" enum:"todo,in_progress,done,cancelled" doc:"New status; done is refused (409) while a subtask is open."`
 		Priority       Optional[string]   `json:"priority,omitempty" enum:"low,medium,high,critical" doc:"New priority."`
 		DueDate        Optional[string]   `json:"due_date,omitempty" nullable:"true" format:"date" example:"2026-12-24" doc:"New due date; null clears it."`
-		EstimatedHours Optional[float64]  `json:"estimated_hours,omitempty" nullable:"true" minimum:"0" maximum:"10000" doc:"New estimate; null clears it."`
-		Tags           Optional[[]string] `json:"tags,omitempty" nullable:"true" doc:"Replaces the task's tags; null clears them."`
+		EstimatedHours Optional[float64]  `json:"estimated_hours,omitempty" nullable:"true" minimum:"0" maximum:"10000" example:"1.5" doc:"New estimate; null clears it."`
+		Tags           Optional[[]string] `json:"tags,omitempty" nullable:"true" example:"[\"launch\"]" doc:"Replaces the task's tags; null clears them."`
 	}
 }
 
@@ -115,7 +115,8 @@ func registerTasks(api huma.API, s *server) {
 		"The caller's tasks ordered by id. Filters combine with AND; repeated status and priority mean any of, repeated tag means all of.", http.StatusOK)
 	huma.Register(api, list, s.listTasks)
 
-	get := operation("get-task", http.MethodGet, "/v1/tasks/{id}", tag, "Get a task", "", http.StatusOK)
+	get := operation("get-task", http.MethodGet, "/v1/tasks/{id}", tag, "Get a task",
+		"One task with its tags and counts. Send If-None-Match with its ETag to get 304 when it has not changed.", http.StatusOK)
 	get.Errors = append(get.Errors, http.StatusNotFound)
 	huma.Register(api, get, s.getTask)
 

@@ -32,7 +32,7 @@ type SignUpInput struct {
 type SignUpOutput struct {
 	Location string `header:"Location" doc:"/v1/me"`
 	Body     struct {
-		User  User   `json:"user"`
+		User  User   `json:"user" doc:"The new user."`
 		Token string `json:"token" example:"taskd_3q2-7wEXAMPLEsecret" doc:"Bearer token for the new user. Shown only here: store it."`
 	}
 }

@@ -264,12 +264,18 @@ type CommentBody struct {
 // ErrorDetail defines model for ErrorDetail.
 type ErrorDetail struct {
 	// Location Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id'
+	//
+	// Example: body.title
 	Location *string `json:"location,omitempty"`
 
 	// Message Error message text
+	//
+	// Example: expected length >= 1
 	Message *string `json:"message,omitempty"`
 
 	// Value The value at the given location
+	//
+	// Example:
 	Value interface{} `json:"value,omitempty"`
 }
 
@@ -331,6 +337,8 @@ type PageComment struct {
 	Items []Comment `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
+	//
+	// Example: AQAAAAAAAAAy
 	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
@@ -340,6 +348,8 @@ type PageProject struct {
 	Items []Project `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
+	//
+	// Example: AQAAAAAAAAAy
 	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
@@ -349,6 +359,8 @@ type PageTag struct {
 	Items []Tag `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
+	//
+	// Example: AQAAAAAAAAAy
 	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
@@ -358,6 +370,8 @@ type PageTask struct {
 	Items []Task `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
+	//
+	// Example: AQAAAAAAAAAy
 	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
@@ -367,6 +381,8 @@ type PageToken struct {
 	Items []Token `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
+	//
+	// Example: AQAAAAAAAAAy
 	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
@@ -443,7 +459,9 @@ type ProjectPatchInputBody struct {
 
 // ProjectStats defines model for ProjectStats.
 type ProjectStats struct {
-	// CancelledTasks Example: 1
+	// CancelledTasks Tasks with status cancelled.
+	//
+	// Example: 1
 	CancelledTasks int64 `json:"cancelled_tasks"`
 
 	// CompletionPercentage done ÷ (total − cancelled) × 100, two decimals rounded half away from zero; 0 when nothing counts.
@@ -451,7 +469,9 @@ type ProjectStats struct {
 	// Example: 33.33
 	CompletionPercentage float64 `json:"completion_percentage"`
 
-	// DoneTasks Example: 3
+	// DoneTasks Tasks with status done.
+	//
+	// Example: 3
 	DoneTasks int64 `json:"done_tasks"`
 
 	// EstimatedHoursDone Sum of estimates of done tasks.
@@ -464,7 +484,9 @@ type ProjectStats struct {
 	// Example: 12.5
 	EstimatedHoursTotal float64 `json:"estimated_hours_total"`
 
-	// InProgressTasks Example: 2
+	// InProgressTasks Tasks with status in_progress.
+	//
+	// Example: 2
 	InProgressTasks int64 `json:"in_progress_tasks"`
 
 	// OverdueTasks Due before today (UTC) and neither done nor cancelled.
@@ -472,7 +494,9 @@ type ProjectStats struct {
 	// Example: 1
 	OverdueTasks int64 `json:"overdue_tasks"`
 
-	// TodoTasks Example: 4
+	// TodoTasks Tasks with status todo.
+	//
+	// Example: 4
 	TodoTasks int64 `json:"todo_tasks"`
 
 	// TotalTasks Every task of the project, subtasks included.
@@ -678,6 +702,8 @@ type TaskCreateInputBodyStatus string
 // TaskPatchInputBody defines model for TaskPatchInputBody.
 type TaskPatchInputBody struct {
 	// Description New description; null clears it.
+	//
+	// Example: Outline, draft, review.
 	Description nullable.Nullable[string] `json:"description,omitempty"`
 
 	// DueDate New due date; null clears it.
@@ -686,6 +712,8 @@ type TaskPatchInputBody struct {
 	DueDate nullable.Nullable[openapi_types.Date] `json:"due_date,omitempty"`
 
 	// EstimatedHours New estimate; null clears it.
+	//
+	// Example: 1.5
 	EstimatedHours nullable.Nullable[float64] `json:"estimated_hours,omitempty"`
 
 	// ParentTaskId New parent (a top-level task of the same project); null makes the task top-level.
@@ -705,9 +733,13 @@ type TaskPatchInputBody struct {
 	Status *TaskPatchInputBodyStatus `json:"status,omitempty"`
 
 	// Tags Replaces the task's tags; null clears them.
+	//
+	// Example: ["launch"]
 	Tags nullable.Nullable[[]string] `json:"tags,omitempty"`
 
 	// Title New title.
+	//
+	// Example: Write the launch post
 	Title *string `json:"title,omitempty"`
 }
 
@@ -1041,12 +1073,16 @@ type ClientInterface interface {
 
 	// CreateProjectWithBody Create a project
 	//
+	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/projects (the `CreateProject` operationId).
 	CreateProjectWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateProject Create a project
+	//
+	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1061,6 +1097,8 @@ type ClientInterface interface {
 	DeleteProject(ctx context.Context, id int64, params *DeleteProjectParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetProject Get a project
+	//
+	// One of the caller's projects; another user's answers 404 like a missing one.
 	//
 	// Corresponds with GET /v1/projects/{id} (the `GetProject` operationId).
 	GetProject(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1131,6 +1169,8 @@ type ClientInterface interface {
 
 	// CleanupTags Delete unused tags
 	//
+	// Deletes every tag that no task carries and says how many went.
+	//
 	// Corresponds with POST /v1/tags/cleanup (the `CleanupTags` operationId).
 	CleanupTags(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -1142,6 +1182,8 @@ type ClientInterface interface {
 	DeleteTag(ctx context.Context, id int64, params *DeleteTagParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetTag Get a tag
+	//
+	// One tag with the number of tasks carrying it.
 	//
 	// Corresponds with GET /v1/tags/{id} (the `GetTag` operationId).
 	GetTag(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1216,6 +1258,8 @@ type ClientInterface interface {
 
 	// GetTask Get a task
 	//
+	// One task with its tags and counts. Send If-None-Match with its ETag to get 304 when it has not changed.
+	//
 	// Corresponds with GET /v1/tasks/{id} (the `GetTask` operationId).
 	GetTask(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -1270,6 +1314,8 @@ type ClientInterface interface {
 	DeleteComment(ctx context.Context, id int64, commentId int64, params *DeleteCommentParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetComment Get a comment
+	//
+	// One comment, addressed through its own task.
 	//
 	// Corresponds with GET /v1/tasks/{id}/comments/{comment_id} (the `GetComment` operationId).
 	GetComment(ctx context.Context, id int64, commentId int64, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1418,6 +1464,8 @@ func (c *Client) ListProjects(ctx context.Context, params *ListProjectsParams, r
 
 // CreateProjectWithBody Create a project
 //
+// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/projects (the `CreateProject` operationId).
@@ -1434,6 +1482,8 @@ func (c *Client) CreateProjectWithBody(ctx context.Context, contentType string, 
 }
 
 // CreateProject Create a project
+//
+// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1468,6 +1518,8 @@ func (c *Client) DeleteProject(ctx context.Context, id int64, params *DeleteProj
 }
 
 // GetProject Get a project
+//
+// One of the caller's projects; another user's answers 404 like a missing one.
 //
 // Corresponds with GET /v1/projects/{id} (the `GetProject` operationId).
 func (c *Client) GetProject(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1628,6 +1680,8 @@ func (c *Client) CreateTag(ctx context.Context, body CreateTagJSONRequestBody, r
 
 // CleanupTags Delete unused tags
 //
+// Deletes every tag that no task carries and says how many went.
+//
 // Corresponds with POST /v1/tags/cleanup (the `CleanupTags` operationId).
 func (c *Client) CleanupTags(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCleanupTagsRequest(c.Server)
@@ -1659,6 +1713,8 @@ func (c *Client) DeleteTag(ctx context.Context, id int64, params *DeleteTagParam
 }
 
 // GetTag Get a tag
+//
+// One tag with the number of tasks carrying it.
 //
 // Corresponds with GET /v1/tags/{id} (the `GetTag` operationId).
 func (c *Client) GetTag(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1823,6 +1879,8 @@ func (c *Client) DeleteTask(ctx context.Context, id int64, params *DeleteTaskPar
 
 // GetTask Get a task
 //
+// One task with its tags and counts. Send If-None-Match with its ETag to get 304 when it has not changed.
+//
 // Corresponds with GET /v1/tasks/{id} (the `GetTask` operationId).
 func (c *Client) GetTask(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetTaskRequest(c.Server, id)
@@ -1947,6 +2005,8 @@ func (c *Client) DeleteComment(ctx context.Context, id int64, commentId int64, p
 }
 
 // GetComment Get a comment
+//
+// One comment, addressed through its own task.
 //
 // Corresponds with GET /v1/tasks/{id}/comments/{comment_id} (the `GetComment` operationId).
 func (c *Client) GetComment(ctx context.Context, id int64, commentId int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4038,12 +4098,16 @@ type ClientWithResponsesInterface interface {
 
 	// CreateProjectWithBodyWithResponse Create a project
 	//
+	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/projects (the `CreateProject` operationId).
 	CreateProjectWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateProjectResponse, error)
 
 	// CreateProjectWithResponse Create a project
+	//
+	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4060,6 +4124,8 @@ type ClientWithResponsesInterface interface {
 	DeleteProjectWithResponse(ctx context.Context, id int64, params *DeleteProjectParams, reqEditors ...RequestEditorFn) (*DeleteProjectResponse, error)
 
 	// GetProjectWithResponse Get a project
+	//
+	// One of the caller's projects; another user's answers 404 like a missing one.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4140,6 +4206,8 @@ type ClientWithResponsesInterface interface {
 
 	// CleanupTagsWithResponse Delete unused tags
 	//
+	// Deletes every tag that no task carries and says how many went.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/tags/cleanup (the `CleanupTags` operationId).
@@ -4155,6 +4223,8 @@ type ClientWithResponsesInterface interface {
 	DeleteTagWithResponse(ctx context.Context, id int64, params *DeleteTagParams, reqEditors ...RequestEditorFn) (*DeleteTagResponse, error)
 
 	// GetTagWithResponse Get a tag
+	//
+	// One tag with the number of tasks carrying it.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4235,6 +4305,8 @@ type ClientWithResponsesInterface interface {
 
 	// GetTaskWithResponse Get a task
 	//
+	// One task with its tags and counts. Send If-None-Match with its ETag to get 304 when it has not changed.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/tasks/{id} (the `GetTask` operationId).
@@ -4295,6 +4367,8 @@ type ClientWithResponsesInterface interface {
 	DeleteCommentWithResponse(ctx context.Context, id int64, commentId int64, params *DeleteCommentParams, reqEditors ...RequestEditorFn) (*DeleteCommentResponse, error)
 
 	// GetCommentWithResponse Get a comment
+	//
+	// One comment, addressed through its own task.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6989,6 +7063,8 @@ func (c *ClientWithResponses) ListProjectsWithResponse(ctx context.Context, para
 
 // CreateProjectWithBodyWithResponse Create a project
 //
+// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/projects (the `CreateProject` operationId).
@@ -7001,6 +7077,8 @@ func (c *ClientWithResponses) CreateProjectWithBodyWithResponse(ctx context.Cont
 }
 
 // CreateProjectWithResponse Create a project
+//
+// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7029,6 +7107,8 @@ func (c *ClientWithResponses) DeleteProjectWithResponse(ctx context.Context, id 
 }
 
 // GetProjectWithResponse Get a project
+//
+// One of the caller's projects; another user's answers 404 like a missing one.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7163,6 +7243,8 @@ func (c *ClientWithResponses) CreateTagWithResponse(ctx context.Context, body Cr
 
 // CleanupTagsWithResponse Delete unused tags
 //
+// Deletes every tag that no task carries and says how many went.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/tags/cleanup (the `CleanupTags` operationId).
@@ -7190,6 +7272,8 @@ func (c *ClientWithResponses) DeleteTagWithResponse(ctx context.Context, id int6
 }
 
 // GetTagWithResponse Get a tag
+//
+// One tag with the number of tasks carrying it.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7324,6 +7408,8 @@ func (c *ClientWithResponses) DeleteTaskWithResponse(ctx context.Context, id int
 
 // GetTaskWithResponse Get a task
 //
+// One task with its tags and counts. Send If-None-Match with its ETag to get 304 when it has not changed.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/tasks/{id} (the `GetTask` operationId).
@@ -7426,6 +7512,8 @@ func (c *ClientWithResponses) DeleteCommentWithResponse(ctx context.Context, id 
 }
 
 // GetCommentWithResponse Get a comment
+//
+// One comment, addressed through its own task.
 //
 // Returns a wrapper object for the known response body format(s).
 //

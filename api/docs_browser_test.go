@@ -1,0 +1,112 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// The docs page in a real headless Chromium: it lists the operations,
+// requests nothing outside the server, and try-it-out of GET /v1/me with a
+// token answers 200. A screenshot lands in .data/screenshots/ (ignored by
+// git) for a person to look at.
+func TestDocsPageInABrowser(t *testing.T) {
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("TASKD_REQUIRE_BROWSER") != "" {
+			t.Fatal("chromium is not installed: run `make browser`")
+		}
+		t.Skip("chromium is not installed (make test installs it; see `make browser`)")
+	}
+	e := setup(t)
+	srv := httptest.NewServer(e.handler)
+	defer srv.Close()
+
+	// Not t.TempDir: Chromium may still be writing its profile when the
+	// test's cleanup runs.
+	profile, err := os.MkdirTemp("", "taskd-chromium-")
+	require.NoError(t, err)
+	defer os.RemoveAll(profile)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(profile),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.WindowSize(1280, 2000),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	// The pinned CDP types lag the installed Chromium: quiet the decoder's
+	// complaints about event fields it does not know.
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(func(string, ...any) {}))
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelTimeout()
+
+	const me = `#operations-Users-get-me`
+	var operations int
+	var status, responseBody string
+	var requested []string
+	var screenshot []byte
+	// Start the browser on the long-lived context: a step's own timeout
+	// must not close it.
+	require.NoError(t, chromedp.Run(ctx))
+	step := func(name string, actions ...chromedp.Action) {
+		t.Helper()
+		stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Run(stepCtx, actions...); err != nil {
+			var shot []byte
+			_ = chromedp.Run(ctx, chromedp.FullScreenshot(&shot, 100))
+			_ = os.WriteFile(filepath.Join(t.TempDir(), "failed.png"), shot, 0o644)
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	step("open /docs",
+		chromedp.Navigate(srv.URL+"/docs"),
+		chromedp.WaitVisible(me, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll('.opblock').length`, &operations))
+	step("authorize", chromedp.Evaluate(fmt.Sprintf(`window.ui.preauthorizeApiKey("bearer", %q)`, e.token), nil))
+	// The page opens operations ready to try (tryItOutEnabled in init.js).
+	step("expand GET /v1/me",
+		chromedp.Click(me+` .opblock-summary`, chromedp.ByQuery),
+		chromedp.WaitVisible(me+` .execute`, chromedp.ByQuery))
+	step("execute",
+		chromedp.Click(me+` .execute`, chromedp.ByQuery),
+		chromedp.WaitVisible(me+` .live-responses-table tbody .response-col_status`, chromedp.ByQuery),
+		chromedp.Text(me+` .live-responses-table tbody .response-col_status`, &status, chromedp.ByQuery),
+		chromedp.Text(me+` .live-responses-table tbody .response-col_description`, &responseBody, chromedp.ByQuery))
+	step("look back",
+		// Everything the page fetched: documents, scripts, styles, XHR.
+		chromedp.Evaluate(`performance.getEntriesByType("resource").map(e => e.name).concat([location.href])`, &requested),
+		chromedp.FullScreenshot(&screenshot, 100)) // 100: PNG
+
+	require.GreaterOrEqual(t, operations, 30, "every operation is listed")
+	require.Contains(t, status, "200", "try-it-out of GET /v1/me succeeds")
+	require.Contains(t, responseBody, `"alice"`)
+	require.Greater(t, len(requested), 3, "the page, its script, its style and the spec at least")
+	for _, u := range requested {
+		if strings.HasPrefix(u, "data:") || strings.HasPrefix(u, "blob:") {
+			continue
+		}
+		require.True(t, strings.HasPrefix(u, srv.URL+"/"), "the page requested %s, outside the server", u)
+	}
+
+	dir := filepath.Join("..", ".data", "screenshots")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "docs.png"), screenshot, 0o644))
+}
