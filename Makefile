@@ -49,6 +49,10 @@ fuzz: postgres ## run each fuzz target for FUZZTIME (default 10s); seeds in test
 sdk-test: postgres ## generate the TypeScript client from openapi.yaml and run its smoke program against a real taskd serve
 	internal/sdk/ts/run.sh
 
+.PHONY: bench
+bench: postgres ## load-test a real taskd on a fresh PostgreSQL (BENCHFLAGS=-duration 10s -concurrency 32 ...)
+	$(GO) run ./cmd/taskbench $(BENCHFLAGS)
+
 .PHONY: vuln
 vuln: ## govulncheck against the pinned vulnerability database snapshot
 	$(GO) mod download golang.org/x/vulndb@$(VULNDB)

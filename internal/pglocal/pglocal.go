@@ -48,6 +48,11 @@ type Cluster struct {
 func BinDir() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if _, err := exec.LookPath("pg_ctl"); err == nil {
+			// A PATH entry may be a link to the real directory, where the
+			// other tools (pg_dump, pgbench) stand too.
+			if real, err := filepath.EvalSymlinks(p); err == nil {
+				p = real
+			}
 			return filepath.Dir(p), nil
 		}
 	}

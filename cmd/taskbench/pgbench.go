@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"taskd/internal/pglocal"
+)
+
+// pgbenchScripts are, per scenario, the statements taskd sends for one
+// request, taken from sql/*.sql by name with their parameters bound:
+// "exactly the SQL those endpoints execute", run by PostgreSQL's own
+// benchmark tool as the ceiling taskd is measured against.
+var pgbenchScripts = map[string]func(b *bench) string{
+	"get-task": func(b *bench) string {
+		return b.vars() + b.sql("TaskGet", map[string]string{"id": ":task"}) + ";\n"
+	},
+	"list-project": func(b *bench) string {
+		return b.vars() + b.sql("TaskList", map[string]string{
+			"after_id": "0", "project_id": ":project", "parent_task_id": "NULL", "top_level": "NULL",
+			"statuses": "'{}'", "priorities": "'{}'", "tags": "'{}'", "pattern": "NULL",
+			"due_before": "NULL", "due_after": "NULL", "overdue": "NULL", "today": "current_date", "max_rows": "51",
+		}) + ";\n"
+	},
+	"create-task": func(b *bench) string {
+		tags := "ARRAY['tag-1', 'tag-2', 'new-' || :client_id || '-' || :n]"
+		return b.vars() + "BEGIN;\n" +
+			b.sql("TaskPlacement", map[string]string{"project_id": ":project", "parent_task_id": "NULL"}) + ";\n" +
+			b.sql("TaskCreate", map[string]string{"project_id": ":project", "parent_task_id": "NULL", "title": "'bench'",
+				"description": "NULL", "status": "'todo'", "priority": "'medium'", "due_date": "NULL", "estimated_hours": "NULL"}) + " \\gset new_\n" +
+			b.sql("TaskTagsAdd", map[string]string{"task_id": ":new_id", "names": tags}) + ";\n" +
+			b.sql("TaskGet", map[string]string{"id": ":new_id"}) + ";\n" +
+			"COMMIT;\n"
+	},
+}
+
+func (b *bench) vars() string {
+	return fmt.Sprintf("\\set task random(%d, %d)\n\\set project random(%d, %d)\n\\set n random(1, 1000000000)\n",
+		b.seed.taskIDs[0], b.seed.taskIDs[len(b.seed.taskIDs)-1], b.seed.projects[0], b.seed.projects[len(b.seed.projects)-1])
+}
+
+var (
+	narg  = regexp.MustCompile(`sqlc\.n?arg\((\w+)\)`)
+	param = regexp.MustCompile(`@(\w+)`)
+)
+
+// sql returns the named query of sql/*.sql with its parameters replaced
+// by the given SQL (user_id is the seeded user's).
+func (b *bench) sql(name string, values map[string]string) string {
+	files, _ := filepath.Glob("sql/*.sql")
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		for _, block := range strings.Split(string(raw), "-- name: ")[1:] {
+			header, body, _ := strings.Cut(block, "\n")
+			if strings.Fields(header)[0] != name {
+				continue
+			}
+			body = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(body), ";"))
+			bind := func(p string) string {
+				if p == "user_id" {
+					return strconv.FormatInt(b.seed.userID, 10)
+				}
+				v, ok := values[p]
+				if !ok {
+					panic(fmt.Sprintf("taskbench: no value for @%s of %s", p, name))
+				}
+				return v
+			}
+			body = narg.ReplaceAllStringFunc(body, func(m string) string { return bind(narg.FindStringSubmatch(m)[1]) })
+			body = param.ReplaceAllStringFunc(body, func(m string) string { return bind(m[1:]) })
+			// pgbench reads one statement per line group; drop comments.
+			var lines []string
+			for _, l := range strings.Split(body, "\n") {
+				if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+					lines = append(lines, l)
+				}
+			}
+			return strings.Join(lines, "\n")
+		}
+	}
+	panic("taskbench: no query " + name)
+}
+
+var tpsLine = regexp.MustCompile(`tps = ([0-9.]+)`)
+
+// runPgbench runs the script at the same concurrency through the same
+// proxy (so the same network path) and returns transactions per second.
+func (b *bench) runPgbench(ctx context.Context, work, name string, script func(*bench) string, n int, d time.Duration) float64 {
+	bin, err := pglocal.BinDir()
+	if err != nil {
+		return 0
+	}
+	path := filepath.Join(work, name+".pgbench")
+	if err := os.WriteFile(path, []byte(script(b)), 0o644); err != nil {
+		return 0
+	}
+	host, port, _ := strings.Cut(b.proxy.addr(), ":")
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pgbench"), "-n", "-M", "prepared",
+		"-c", strconv.Itoa(n), "-j", "2", "-T", strconv.Itoa(int(d.Seconds())),
+		"-h", host, "-p", port, "-U", "postgres", "-f", path, "taskd")
+	out, err := cmd.CombinedOutput()
+	m := tpsLine.FindSubmatch(out)
+	if err != nil || m == nil {
+		fmt.Fprintf(os.Stderr, "pgbench %s failed: %v\n%s\n", name, err, out)
+		return 0
+	}
+	tps, _ := strconv.ParseFloat(string(m[1]), 64)
+	return tps
+}
