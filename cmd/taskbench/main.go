@@ -9,8 +9,8 @@ package main
 import (
 	"context"
 	"flag"
-	"io"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
