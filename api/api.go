@@ -24,6 +24,10 @@ type Options struct {
 	// users are created from the command line only and sign-up answers 403.
 	OpenSignup bool
 	Logger     *slog.Logger
+	// Background, when set, runs the service's background work until it
+	// ends: the listener that lets the token cache learn of revocations
+	// (without it every request authenticates against the database).
+	Background context.Context
 	// RequestTimeout bounds each request, its database work included; a
 	// request that runs out of time (waiting for a pooled connection, say)
 	// answers 503 with Retry-After. Zero: no bound.
@@ -36,6 +40,7 @@ type server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	tokens  *tokenCache
 }
 
 // New builds the HTTP handler and the Huma API (whose OpenAPI() is the
@@ -44,7 +49,10 @@ func New(pool *pgxpool.Pool, opts Options) (http.Handler, huma.API) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &server{pool: pool, opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool)}
+	s := &server{pool: pool, opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool), tokens: newTokenCache()}
+	if pool != nil && opts.Background != nil {
+		go s.tokens.listen(opts.Background, pool, s.log)
+	}
 
 	mux := http.NewServeMux()
 	api := humago.New(mux, config())

@@ -53,7 +53,8 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			unauthorized(api, ctx, "missing bearer token: send Authorization: Bearer <token>")
 			return
 		}
-		user, err := db.New(s.pool).TokenUser(ctx.Context(), HashToken(strings.TrimSpace(secret)))
+		hash := HashToken(strings.TrimSpace(secret))
+		user, err := s.tokens.user(hash, func() (db.User, error) { return db.New(s.pool).TokenUser(ctx.Context(), hash) })
 		if errors.Is(err, pgx.ErrNoRows) {
 			unauthorized(api, ctx, "unknown or revoked token")
 			return

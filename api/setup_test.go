@@ -38,7 +38,7 @@ func setup(t *testing.T, opts ...func(*api.Options)) *env {
 // newEnv is setup over a given pool.
 func newEnv(t *testing.T, pool *pgxpool.Pool, opts ...func(*api.Options)) *env {
 	t.Helper()
-	o := api.Options{OpenSignup: true, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil))}
+	o := api.Options{OpenSignup: true, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)), Background: t.Context()}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -134,8 +134,13 @@ func (s *server) deleteToken(ctx context.Context, in *TokenDeleteInput) (*struct
 		if err := checkIfMatch(in.IfMatch, 1); err != nil {
 			return err
 		}
-		_, err := q.TokenDelete(ctx, db.TokenDeleteParams(key))
-		return err
+		if _, err := q.TokenDelete(ctx, db.TokenDeleteParams(key)); err != nil {
+			return err
+		}
+		// The NOTIFY reaches the cache too, but a moment later: the
+		// caller's very next request must already fail.
+		s.onCommit(ctx, func() { s.tokens.evict(nil) })
+		return nil
 	})
 	return nil, s.problem(ctx, err)
 }

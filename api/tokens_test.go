@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -69,4 +70,25 @@ func TestTokenDeleteHonoursIfMatch(t *testing.T) {
 	e.do("GET", path, nil).requireProblem(http.StatusNotFound)
 	e.do("DELETE", "/v1/tokens/99999", nil, "If-Match", "*").requireProblem(http.StatusNotFound)
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM tokens`))
+}
+
+// Two replicas over one database, each caching authenticated tokens: a
+// revocation through one reaches the other through LISTEN/NOTIFY.
+func TestRevocationReachesOtherReplicas(t *testing.T) {
+	a := setup(t)
+	b := newEnv(t, a.pool, func(o *api.Options) { o.OpenSignup = false })
+	b.token = a.token
+	path := a.do("POST", "/v1/tokens", map[string]any{"name": "shared"}).requireStatus(http.StatusCreated)
+	secret := path.object()["token"].(string)
+
+	// Both replicas have authenticated (and cached) the token.
+	a.as(secret).do("GET", "/v1/me", nil).requireStatus(http.StatusOK)
+	b.as(secret).do("GET", "/v1/me", nil).requireStatus(http.StatusOK)
+
+	a.do("DELETE", path.Header.Get("Location"), nil).requireStatus(http.StatusNoContent)
+	a.as(secret).do("GET", "/v1/me", nil).requireProblem(http.StatusUnauthorized) // at once here
+	require.Eventually(t, func() bool {
+		return b.as(secret).do("GET", "/v1/me", nil).Code == http.StatusUnauthorized
+	}, 5*time.Second, 5*time.Millisecond, "the other replica hears of it")
+	b.do("GET", "/v1/me", nil).requireStatus(http.StatusOK) // other tokens still work
 }

@@ -31,8 +31,20 @@ import (
 
 // unitOfWork is the transaction of one write request.
 type unitOfWork struct {
-	q        *db.Queries
-	abortErr error // a serialization failure or deadlock that ended the attempt
+	q           *db.Queries
+	abortErr    error    // a serialization failure or deadlock that ended the attempt
+	afterCommit []func() // run once committed, before the response is sent
+}
+
+// onCommit runs fn once the request's transaction has committed, before
+// the client hears of it; outside a write request, at once (the caller's
+// own transaction is over by then).
+func (s *server) onCommit(ctx context.Context, fn func()) {
+	if uow, ok := ctx.Value(uowKey{}).(*unitOfWork); ok {
+		uow.afterCommit = append(uow.afterCommit, fn)
+		return
+	}
+	fn()
 }
 
 type uowKey struct{}
@@ -93,6 +105,7 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 			body = key.body
 		}
 		var held *heldResponse
+		var uow *unitOfWork
 		attempts := 0
 		err = db.InTx(ctx.Context(), s.pool, func(q *db.Queries) error {
 			if attempts++; attempts > 1 {
@@ -107,7 +120,7 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 					return errKeyTaken
 				}
 			}
-			uow := &unitOfWork{q: q}
+			uow = &unitOfWork{q: q}
 			held = newHeldResponse(ctx, body)
 			next(huma.WithValue(held, uowKey{}, uow))
 			if db.Retryable(uow.abortErr) {
@@ -122,7 +135,12 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 			return nil
 		})
 		switch {
-		case err == nil || errors.Is(err, errRollback):
+		case err == nil:
+			for _, fn := range uow.afterCommit {
+				fn()
+			}
+			held.send(ctx)
+		case errors.Is(err, errRollback):
 			held.send(ctx)
 		case errors.Is(err, errKeyTaken):
 			if !s.replay(api, ctx, key) {

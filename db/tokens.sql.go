@@ -36,7 +36,10 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 }
 
 const tokenDelete = `-- name: TokenDelete :execrows
-DELETE FROM tokens WHERE user_id = $1 AND id = $2
+WITH gone AS (
+    DELETE FROM tokens WHERE user_id = $1 AND id = $2 RETURNING secret_hash
+)
+SELECT pg_notify('taskd_tokens', encode(secret_hash, 'hex')) FROM gone
 `
 
 type TokenDeleteParams struct {
@@ -44,6 +47,8 @@ type TokenDeleteParams struct {
 	ID     int64
 }
 
+// Revoking tells every taskd process (channel taskd_tokens, on commit)
+// to forget the token's hash from its cache of authenticated tokens.
 func (q *Queries) TokenDelete(ctx context.Context, arg TokenDeleteParams) (int64, error) {
 	result, err := q.db.Exec(ctx, tokenDelete, arg.UserID, arg.ID)
 	if err != nil {
@@ -115,10 +120,14 @@ func (q *Queries) TokenList(ctx context.Context, arg TokenListParams) ([]TokenLi
 }
 
 const tokenRevoke = `-- name: TokenRevoke :execrows
-DELETE FROM tokens WHERE id = $1
+WITH gone AS (
+    DELETE FROM tokens WHERE id = $1 RETURNING secret_hash
+)
+SELECT pg_notify('taskd_tokens', encode(secret_hash, 'hex')) FROM gone
 `
 
-// TokenRevoke is the administrator's revoke, by id alone.
+// TokenRevoke is the administrator's revoke, by id alone; it notifies
+// like TokenDelete.
 func (q *Queries) TokenRevoke(ctx context.Context, id int64) (int64, error) {
 	result, err := q.db.Exec(ctx, tokenRevoke, id)
 	if err != nil {

@@ -20,9 +20,18 @@ WHERE user_id = @user_id AND id > @after_id
 ORDER BY id
 LIMIT @max_rows;
 
+-- Revoking tells every taskd process (channel taskd_tokens, on commit)
+-- to forget the token's hash from its cache of authenticated tokens.
 -- name: TokenDelete :execrows
-DELETE FROM tokens WHERE user_id = @user_id AND id = @id;
+WITH gone AS (
+    DELETE FROM tokens WHERE user_id = @user_id AND id = @id RETURNING secret_hash
+)
+SELECT pg_notify('taskd_tokens', encode(secret_hash, 'hex')) FROM gone;
 
--- TokenRevoke is the administrator's revoke, by id alone.
+-- TokenRevoke is the administrator's revoke, by id alone; it notifies
+-- like TokenDelete.
 -- name: TokenRevoke :execrows
-DELETE FROM tokens WHERE id = @id;
+WITH gone AS (
+    DELETE FROM tokens WHERE id = @id RETURNING secret_hash
+)
+SELECT pg_notify('taskd_tokens', encode(secret_hash, 'hex')) FROM gone;
