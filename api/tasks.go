@@ -217,19 +217,11 @@ func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskOutp
 	if err != nil {
 		return nil, err
 	}
-	userID := caller(ctx).ID
 	status := db.TaskStatus(b.Status)
-	var out *TaskOutput
-	err = s.inTx(ctx, func(q *db.Queries) error {
-		place, err := q.TaskPlacement(ctx, db.TaskPlacementParams{UserID: userID, ProjectID: b.ProjectID, ParentTaskID: b.ParentTaskID})
-		if err != nil {
-			return err
-		}
-		if err := checkPlacement(place, b.ProjectID, b.ParentTaskID != nil, isOpen(status)); err != nil {
-			return err
-		}
-		id, err := q.TaskCreate(ctx, db.TaskCreateParams{
-			UserID:         userID,
+	var row db.TaskCreateRow
+	err = s.inTx(ctx, func(q *db.Queries) (err error) {
+		row, err = q.TaskCreate(ctx, db.TaskCreateParams{
+			UserID:         caller(ctx).ID,
 			ProjectID:      b.ProjectID,
 			ParentTaskID:   b.ParentTaskID,
 			Title:          b.Title,
@@ -238,23 +230,35 @@ func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskOutp
 			Priority:       db.TaskPriority(b.Priority),
 			DueDate:        due,
 			EstimatedHours: b.EstimatedHours,
+			Names:          tags,
 		})
 		if err != nil {
-			return err
+			return err // a bad project or parent fails on its foreign key
 		}
-		if len(tags) > 0 {
-			if _, err := q.TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: userID, TaskID: id, Names: tags}); err != nil {
-				return err
-			}
-		}
-		out, err = taskOutput(ctx, q, userID, id)
-		return err
+		// The statement has written; a refusal here rolls it back.
+		return checkPlacement(db.TaskPlacementRow{
+			ProjectFound:    true,
+			ProjectArchived: row.ProjectArchived,
+			ParentFound:     true,
+			ParentProjectID: b.ProjectID,
+			ParentIsSubtask: row.ParentIsSubtask,
+			ParentDone:      row.ParentDone,
+		}, b.ProjectID, b.ParentTaskID != nil, isOpen(status))
 	})
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	out.Location = "/v1/tasks/" + strconv.FormatInt(out.Body.ID, 10)
-	return out, nil
+	created := db.TaskRow{
+		UserID: row.UserID, ID: row.ID, ProjectID: row.ProjectID, ParentTaskID: row.ParentTaskID,
+		Title: row.Title, Description: row.Description, Status: row.Status, Priority: row.Priority,
+		DueDate: row.DueDate, EstimatedHours: row.EstimatedHours, CompletedAt: row.CompletedAt,
+		Version: row.Version, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, Tags: row.Tags,
+	}
+	return &TaskOutput{
+		ETag:     etag(created.Version),
+		Location: "/v1/tasks/" + strconv.FormatInt(created.ID, 10),
+		Body:     taskFromRow(created),
+	}, nil
 }
 
 func isOpen(s db.TaskStatus) bool { return s != db.TaskStatusDone && s != db.TaskStatusCancelled }
@@ -314,7 +318,8 @@ func checkTaskPatch(id int64, in *TaskPatchInput) (p taskPatch, err error) {
 func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput, error) {
 	b := in.Body
 	userID := caller(ctx).ID
-	return s.updateTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
+	var out *TaskOutput
+	err := s.withLockedTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
 		patch, err := checkTaskPatch(in.ID, in)
 		if err != nil {
 			return err
@@ -362,7 +367,13 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 			return err
 		}
 
-		err = q.TaskUpdate(ctx, db.TaskUpdateParams{
+		if b.Tags.Set {
+			// Before the update, whose answer reads the tags back.
+			if err := replaceTags(ctx, q, userID, in.ID, patch.tags); err != nil {
+				return err
+			}
+		}
+		updated, err := q.TaskUpdate(ctx, db.TaskUpdateParams{
 			UserID:            userID,
 			ID:                in.ID,
 			ProjectIDSet:      b.ProjectID.Set,
@@ -385,21 +396,21 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 		if err != nil {
 			return err
 		}
+		out = &TaskOutput{ETag: etag(updated.Version), Body: taskFromRow(db.TaskRow(updated))}
 		if moving && cur.HasSubtasks {
 			// The foreign key moved the subtasks along; their ETags change too.
 			ids, err := q.TaskSubtaskIDs(ctx, db.TaskSubtaskIDsParams{UserID: userID, ID: in.ID})
 			if err != nil {
 				return err
 			}
-			if err := q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: ids}); err != nil {
-				return err
-			}
-		}
-		if b.Tags.Set {
-			return replaceTags(ctx, q, userID, in.ID, patch.tags)
+			return q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: ids})
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func equalPtr[T comparable](a, b *T) bool {

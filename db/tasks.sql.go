@@ -78,12 +78,41 @@ func (q *Queries) TaskComplete(ctx context.Context, arg TaskCompleteParams) erro
 }
 
 const taskCreate = `-- name: TaskCreate :one
-INSERT INTO tasks (user_id, project_id, parent_task_id, title, description,
-                   status, priority, due_date, estimated_hours, completed_at)
-VALUES ($1, $2, $3, $4, $5,
-        $6, $7, $8, $9,
-        CASE WHEN $6::task_status = 'done' THEN now() END)
-RETURNING id
+WITH project AS (
+    SELECT pr.archived_at FROM projects pr
+    WHERE pr.user_id = $1 AND pr.id = $2
+    FOR SHARE
+), parent AS (
+    SELECT pt.parent_task_id, pt.status FROM tasks pt
+    WHERE pt.user_id = $1 AND pt.id = $3::bigint
+    FOR SHARE
+), new_task AS (
+    INSERT INTO tasks (user_id, project_id, parent_task_id, title, description,
+                       status, priority, due_date, estimated_hours, completed_at)
+    VALUES ($1, $2, $3, $4, $5,
+            $6, $7, $8, $9,
+            CASE WHEN $6::task_status = 'done' THEN now() END)
+    RETURNING user_id, id, project_id, parent_task_id, title, description, status, priority, due_date, estimated_hours, completed_at, version, created_at, updated_at
+), tag AS (
+    INSERT INTO tags (user_id, name)
+    SELECT $1, name FROM unnest($10::text[]) AS name ORDER BY name COLLATE "C"
+    ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
+    RETURNING id, name
+), link AS (
+    INSERT INTO task_tags (user_id, task_id, tag_id)
+    SELECT $1, new_task.id, tag.id FROM new_task, tag
+)
+SELECT new_task.user_id, new_task.id, new_task.project_id, new_task.parent_task_id,
+       new_task.title, new_task.description, new_task.status, new_task.priority,
+       new_task.due_date, new_task.estimated_hours, new_task.completed_at,
+       new_task.version, new_task.created_at, new_task.updated_at,
+       ARRAY(SELECT tag.name FROM tag ORDER BY tag.name COLLATE "C")::text[] AS tags,
+       0::bigint AS subtask_count,
+       0::bigint AS comment_count,
+       coalesce((SELECT project.archived_at IS NOT NULL FROM project), false)::bool AS project_archived,
+       coalesce((SELECT parent.parent_task_id IS NOT NULL FROM parent), false)::bool AS parent_is_subtask,
+       coalesce((SELECT parent.status = 'done' FROM parent), false)::bool AS parent_done
+FROM new_task
 `
 
 type TaskCreateParams struct {
@@ -96,9 +125,39 @@ type TaskCreateParams struct {
 	Priority       TaskPriority
 	DueDate        *time.Time
 	EstimatedHours *float64
+	Names          []string
 }
 
-func (q *Queries) TaskCreate(ctx context.Context, arg TaskCreateParams) (int64, error) {
+type TaskCreateRow struct {
+	UserID          int64
+	ID              int64
+	ProjectID       int64
+	ParentTaskID    *int64
+	Title           string
+	Description     *string
+	Status          TaskStatus
+	Priority        TaskPriority
+	DueDate         *time.Time
+	EstimatedHours  *float64
+	CompletedAt     *time.Time
+	Version         int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	Tags            []string
+	SubtaskCount    int64
+	CommentCount    int64
+	ProjectArchived bool
+	ParentIsSubtask bool
+	ParentDone      bool
+}
+
+// TaskCreate creates a task with its tags in one statement and answers
+// it as task_rows would, plus what the hierarchy rules need to know about
+// where it went (the project and parent rows stay locked FOR SHARE until
+// commit, against a concurrent archive or completion). Bad references
+// fail on the foreign keys; the caller rolls back when a rule refuses.
+// Unknown tag names are created with the upsert of TaskTagsAdd.
+func (q *Queries) TaskCreate(ctx context.Context, arg TaskCreateParams) (TaskCreateRow, error) {
 	row := q.db.QueryRow(ctx, taskCreate,
 		arg.UserID,
 		arg.ProjectID,
@@ -109,10 +168,32 @@ func (q *Queries) TaskCreate(ctx context.Context, arg TaskCreateParams) (int64, 
 		arg.Priority,
 		arg.DueDate,
 		arg.EstimatedHours,
+		arg.Names,
 	)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
+	var i TaskCreateRow
+	err := row.Scan(
+		&i.UserID,
+		&i.ID,
+		&i.ProjectID,
+		&i.ParentTaskID,
+		&i.Title,
+		&i.Description,
+		&i.Status,
+		&i.Priority,
+		&i.DueDate,
+		&i.EstimatedHours,
+		&i.CompletedAt,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.Tags,
+		&i.SubtaskCount,
+		&i.CommentCount,
+		&i.ProjectArchived,
+		&i.ParentIsSubtask,
+		&i.ParentDone,
+	)
+	return i, err
 }
 
 const taskDelete = `-- name: TaskDelete :exec
@@ -405,7 +486,7 @@ func (q *Queries) TaskTouch(ctx context.Context, arg TaskTouchParams) error {
 	return err
 }
 
-const taskUpdate = `-- name: TaskUpdate :exec
+const taskUpdate = `-- name: TaskUpdate :one
 UPDATE tasks SET
     project_id      = CASE WHEN $1::bool THEN $2::bigint ELSE project_id END,
     parent_task_id  = CASE WHEN $3::bool THEN $4::bigint ELSE parent_task_id END,
@@ -421,7 +502,18 @@ UPDATE tasks SET
         ELSE coalesce(completed_at, now()) END,
     version         = version + 1,
     updated_at      = now()
-WHERE user_id = $17 AND id = $18
+WHERE tasks.user_id = $17 AND tasks.id = $18
+RETURNING tasks.user_id, tasks.id, tasks.project_id, tasks.parent_task_id, tasks.title,
+          tasks.description, tasks.status, tasks.priority, tasks.due_date, tasks.estimated_hours,
+          tasks.completed_at, tasks.version, tasks.created_at, tasks.updated_at,
+          ARRAY(SELECT g.name FROM task_tags tt
+                JOIN tags g ON g.user_id = tt.user_id AND g.id = tt.tag_id
+                WHERE tt.user_id = tasks.user_id AND tt.task_id = tasks.id
+                ORDER BY g.name COLLATE "C")::text[] AS tags,
+          (SELECT count(*) FROM tasks s
+           WHERE s.user_id = tasks.user_id AND s.parent_task_id = tasks.id) AS subtask_count,
+          (SELECT count(*) FROM comments c
+           WHERE c.user_id = tasks.user_id AND c.task_id = tasks.id) AS comment_count
 `
 
 type TaskUpdateParams struct {
@@ -445,10 +537,32 @@ type TaskUpdateParams struct {
 	ID                int64
 }
 
+type TaskUpdateRow struct {
+	UserID         int64
+	ID             int64
+	ProjectID      int64
+	ParentTaskID   *int64
+	Title          string
+	Description    *string
+	Status         TaskStatus
+	Priority       TaskPriority
+	DueDate        *time.Time
+	EstimatedHours *float64
+	CompletedAt    *time.Time
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Tags           []string
+	SubtaskCount   int64
+	CommentCount   int64
+}
+
 // Merge patch of a task's own columns. completed_at follows status: set
 // when it becomes done, kept while it stays done, cleared when it leaves.
-func (q *Queries) TaskUpdate(ctx context.Context, arg TaskUpdateParams) error {
-	_, err := q.db.Exec(ctx, taskUpdate,
+// It answers the task as task_rows shows it (tags as the transaction left
+// them, counts), saving a read.
+func (q *Queries) TaskUpdate(ctx context.Context, arg TaskUpdateParams) (TaskUpdateRow, error) {
+	row := q.db.QueryRow(ctx, taskUpdate,
 		arg.ProjectIDSet,
 		arg.ProjectID,
 		arg.ParentTaskIDSet,
@@ -468,5 +582,25 @@ func (q *Queries) TaskUpdate(ctx context.Context, arg TaskUpdateParams) error {
 		arg.UserID,
 		arg.ID,
 	)
-	return err
+	var i TaskUpdateRow
+	err := row.Scan(
+		&i.UserID,
+		&i.ID,
+		&i.ProjectID,
+		&i.ParentTaskID,
+		&i.Title,
+		&i.Description,
+		&i.Status,
+		&i.Priority,
+		&i.DueDate,
+		&i.EstimatedHours,
+		&i.CompletedAt,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.Tags,
+		&i.SubtaskCount,
+		&i.CommentCount,
+	)
+	return i, err
 }

@@ -61,17 +61,54 @@ SELECT EXISTS (SELECT 1 FROM project)::bool AS project_found,
        coalesce((SELECT parent_task_id IS NOT NULL FROM parent), false)::bool AS parent_is_subtask,
        coalesce((SELECT status = 'done' FROM parent), false)::bool AS parent_done;
 
+-- TaskCreate creates a task with its tags in one statement and answers
+-- it as task_rows would, plus what the hierarchy rules need to know about
+-- where it went (the project and parent rows stay locked FOR SHARE until
+-- commit, against a concurrent archive or completion). Bad references
+-- fail on the foreign keys; the caller rolls back when a rule refuses.
+-- Unknown tag names are created with the upsert of TaskTagsAdd.
 -- name: TaskCreate :one
-INSERT INTO tasks (user_id, project_id, parent_task_id, title, description,
-                   status, priority, due_date, estimated_hours, completed_at)
-VALUES (@user_id, @project_id, sqlc.narg(parent_task_id), @title, sqlc.narg(description),
-        @status, @priority, sqlc.narg(due_date), sqlc.narg(estimated_hours),
-        CASE WHEN @status::task_status = 'done' THEN now() END)
-RETURNING id;
+WITH project AS (
+    SELECT pr.archived_at FROM projects pr
+    WHERE pr.user_id = @user_id AND pr.id = @project_id
+    FOR SHARE
+), parent AS (
+    SELECT pt.parent_task_id, pt.status FROM tasks pt
+    WHERE pt.user_id = @user_id AND pt.id = sqlc.narg(parent_task_id)::bigint
+    FOR SHARE
+), new_task AS (
+    INSERT INTO tasks (user_id, project_id, parent_task_id, title, description,
+                       status, priority, due_date, estimated_hours, completed_at)
+    VALUES (@user_id, @project_id, sqlc.narg(parent_task_id), @title, sqlc.narg(description),
+            @status, @priority, sqlc.narg(due_date), sqlc.narg(estimated_hours),
+            CASE WHEN @status::task_status = 'done' THEN now() END)
+    RETURNING *
+), tag AS (
+    INSERT INTO tags (user_id, name)
+    SELECT @user_id, name FROM unnest(@names::text[]) AS name ORDER BY name COLLATE "C"
+    ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
+    RETURNING id, name
+), link AS (
+    INSERT INTO task_tags (user_id, task_id, tag_id)
+    SELECT @user_id, new_task.id, tag.id FROM new_task, tag
+)
+SELECT new_task.user_id, new_task.id, new_task.project_id, new_task.parent_task_id,
+       new_task.title, new_task.description, new_task.status, new_task.priority,
+       new_task.due_date, new_task.estimated_hours, new_task.completed_at,
+       new_task.version, new_task.created_at, new_task.updated_at,
+       ARRAY(SELECT tag.name FROM tag ORDER BY tag.name COLLATE "C")::text[] AS tags,
+       0::bigint AS subtask_count,
+       0::bigint AS comment_count,
+       coalesce((SELECT project.archived_at IS NOT NULL FROM project), false)::bool AS project_archived,
+       coalesce((SELECT parent.parent_task_id IS NOT NULL FROM parent), false)::bool AS parent_is_subtask,
+       coalesce((SELECT parent.status = 'done' FROM parent), false)::bool AS parent_done
+FROM new_task;
 
 -- Merge patch of a task's own columns. completed_at follows status: set
 -- when it becomes done, kept while it stays done, cleared when it leaves.
--- name: TaskUpdate :exec
+-- It answers the task as task_rows shows it (tags as the transaction left
+-- them, counts), saving a read.
+-- name: TaskUpdate :one
 UPDATE tasks SET
     project_id      = CASE WHEN @project_id_set::bool THEN @project_id::bigint ELSE project_id END,
     parent_task_id  = CASE WHEN @parent_task_id_set::bool THEN sqlc.narg(parent_task_id)::bigint ELSE parent_task_id END,
@@ -87,7 +124,18 @@ UPDATE tasks SET
         ELSE coalesce(completed_at, now()) END,
     version         = version + 1,
     updated_at      = now()
-WHERE user_id = @user_id AND id = @id;
+WHERE tasks.user_id = @user_id AND tasks.id = @id
+RETURNING tasks.user_id, tasks.id, tasks.project_id, tasks.parent_task_id, tasks.title,
+          tasks.description, tasks.status, tasks.priority, tasks.due_date, tasks.estimated_hours,
+          tasks.completed_at, tasks.version, tasks.created_at, tasks.updated_at,
+          ARRAY(SELECT g.name FROM task_tags tt
+                JOIN tags g ON g.user_id = tt.user_id AND g.id = tt.tag_id
+                WHERE tt.user_id = tasks.user_id AND tt.task_id = tasks.id
+                ORDER BY g.name COLLATE "C")::text[] AS tags,
+          (SELECT count(*) FROM tasks s
+           WHERE s.user_id = tasks.user_id AND s.parent_task_id = tasks.id) AS subtask_count,
+          (SELECT count(*) FROM comments c
+           WHERE c.user_id = tasks.user_id AND c.task_id = tasks.id) AS comment_count;
 
 -- TaskTouch marks tasks changed whose tag list changed from outside (tag
 -- rename, merge, delete) or whose project changed with their parent's:
