@@ -132,6 +132,8 @@ func run(ctx context.Context, c config) error {
 		}
 		results = append(results, r)
 	}
+	fmt.Fprintf(os.Stderr, "running create-task with 64 clients in one project ...\n")
+	results = append(results, b.measure(ctx, "create-task x64, one project", scenarios["create-one-project"], 64, c.duration))
 	if c.many > 0 {
 		fmt.Fprintf(os.Stderr, "restarting taskd with 1 ms of database latency each way; get-task with %d clients ...\n", c.many)
 		if err := b.restart(ctx, bin, time.Millisecond, c.maxConns); err != nil {

@@ -35,6 +35,11 @@ var scenarios = map[string]scenario{
 		return b.request("POST", "/v1/tasks", fmt.Sprintf(`{"project_id": %d, "title": "bench %d-%d", "tags": [%q, %q, "new-%d-%d"]}`,
 			pick(rnd, b.seed.projects), client, i, pick(rnd, b.seed.tags), pick(rnd, b.seed.tags), client, i))
 	},
+	// All clients in one project: concurrent creates must not conflict.
+	"create-one-project": func(b *bench, rnd *rand.Rand, client, i int) *http.Request {
+		return b.request("POST", "/v1/tasks", fmt.Sprintf(`{"project_id": %d, "title": "same %d-%d", "tags": [%q, "new-1p-%d-%d"]}`,
+			b.seed.projects[0], client, i, pick(rnd, b.seed.tags), client, i))
+	},
 	"patch-task": func(b *bench, rnd *rand.Rand, _, _ int) *http.Request {
 		return b.request("PATCH", fmt.Sprintf("/v1/tasks/%d", pick(rnd, b.seed.taskIDs)),
 			fmt.Sprintf(`{"status": %q}`, pick(rnd, []string{"todo", "in_progress"})))
