@@ -46,6 +46,11 @@ type server struct {
 // New builds the HTTP handler and the Huma API (whose OpenAPI() is the
 // spec). pool may be nil when only the spec is wanted.
 func New(pool *pgxpool.Pool, opts Options) (http.Handler, huma.API) {
+	_, handler, api := newServer(pool, opts)
+	return handler, api
+}
+
+func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.API) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -73,7 +78,7 @@ func New(pool *pgxpool.Pool, opts Options) (http.Handler, huma.API) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	registerDocs(mux)
-	return withRequestID(withDeadline(opts.RequestTimeout, notModified(mux))), api
+	return s, withRequestID(withDeadline(opts.RequestTimeout, notModified(mux))), api
 }
 
 func config() huma.Config {

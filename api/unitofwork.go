@@ -92,17 +92,20 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 			next(ctx)
 			return
 		}
-		key, err := s.idempotencyKey(ctx)
+		// The body is read once and served to every attempt: a retried
+		// operation must see it again.
+		body, err := io.ReadAll(io.LimitReader(ctx.BodyReader(), maxBodyBytes))
+		if err != nil {
+			writeProblem(api, ctx, huma.Error400BadRequest("cannot read the request body"))
+			return
+		}
+		key, err := s.idempotencyKey(ctx, body)
 		if err != nil {
 			writeProblem(api, ctx, err)
 			return
 		}
-		var body []byte
-		if key != nil {
-			if s.replay(api, ctx, key) {
-				return
-			}
-			body = key.body
+		if key != nil && s.replay(api, ctx, key) {
+			return
 		}
 		var held *heldResponse
 		var uow *unitOfWork
@@ -179,7 +182,7 @@ type heldResponse struct {
 	status int
 	header http.Header
 	out    bytes.Buffer
-	body   []byte // the request body already read, if any
+	body   []byte // the request body, read once for every attempt
 }
 
 func newHeldResponse(ctx huma.Context, body []byte) *heldResponse {
@@ -192,12 +195,7 @@ func (h *heldResponse) SetHeader(name, value string) { h.header.Set(name, value)
 func (h *heldResponse) AppendHeader(name, v string)  { h.header.Add(name, v) }
 func (h *heldResponse) BodyWriter() io.Writer        { return &h.out }
 
-func (h *heldResponse) BodyReader() io.Reader {
-	if h.body != nil {
-		return bytes.NewReader(h.body)
-	}
-	return h.humaContext.BodyReader()
-}
+func (h *heldResponse) BodyReader() io.Reader { return bytes.NewReader(h.body) }
 
 // send writes the held response to the client.
 func (h *heldResponse) send(ctx huma.Context) {
@@ -225,19 +223,15 @@ type idempotencyKey struct {
 
 const maxIdempotencyKey = 255
 
-// idempotencyKey reads the request's key and body; nil when the request
-// carries no key (or is not a POST, the only method that needs one).
-func (s *server) idempotencyKey(ctx huma.Context) (*idempotencyKey, error) {
+// idempotencyKey reads the request's key; nil when the request carries
+// none (or is not a POST, the only method that needs one).
+func (s *server) idempotencyKey(ctx huma.Context, body []byte) (*idempotencyKey, error) {
 	key := ctx.Header("Idempotency-Key")
 	if key == "" || ctx.Method() != http.MethodPost {
 		return nil, nil
 	}
 	if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return nil, fieldError("header.Idempotency-Key", "1 to %d printable characters", maxIdempotencyKey)
-	}
-	body, err := io.ReadAll(io.LimitReader(ctx.BodyReader(), maxBodyBytes))
-	if err != nil {
-		return nil, huma.Error400BadRequest("cannot read the request body")
 	}
 	k := &idempotencyKey{method: ctx.Method(), path: ctx.URL().Path, key: key, body: body}
 	if u, ok := ctx.Context().Value(userKey{}).(db.User); ok {
