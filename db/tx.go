@@ -8,13 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-// TxBeginner is what InTx needs from a pool: *pgxpool.Pool, or a pgx.Tx
-// for a nested unit of work (which then becomes a savepoint).
-type TxBeginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
 
 // maxAttempts bounds how often InTx reruns a transaction that PostgreSQL
 // aborted for a serialization failure or a deadlock.
@@ -25,9 +20,13 @@ const maxAttempts = 5
 // A transaction aborted by a serialization failure (40001) or a deadlock
 // (40P01) is retried from the start, so fn must not keep state across
 // attempts other than what it rebuilds.
-func InTx(ctx context.Context, conn TxBeginner, fn func(q *Queries) error) error {
+//
+// BEGIN travels with fn's first statement in one pipelined batch, so a
+// transaction costs its statements plus one round trip (COMMIT) rather
+// than plus two; a transaction that runs no statement costs nothing.
+func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(q *Queries) error) error {
 	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return fn(New(tx)) })
+		err := inTxOnce(ctx, pool, fn)
 		if err == nil || !Retryable(err) || attempt == maxAttempts {
 			return err
 		}
@@ -40,6 +39,129 @@ func InTx(ctx context.Context, conn TxBeginner, fn func(q *Queries) error) error
 		case <-time.After(backoff):
 		}
 	}
+}
+
+func inTxOnce(ctx context.Context, pool *pgxpool.Pool, fn func(q *Queries) error) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// pgxpool destroys a connection released in any state but idle, so a
+	// failed ROLLBACK cannot hand a broken transaction to the next request.
+	defer conn.Release()
+	tx := &lazyTx{conn: conn.Conn()}
+	if err := fn(New(tx)); err != nil {
+		if tx.begun {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		return err
+	}
+	if !tx.begun {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "COMMIT")
+	return err
+}
+
+// lazyTx is a DBTX that opens its transaction with its first statement:
+// BEGIN and that statement go out together in one batch.
+type lazyTx struct {
+	conn  *pgx.Conn
+	begun bool
+}
+
+// batch sends BEGIN with the statement the first time, the statement
+// alone after that.
+func (t *lazyTx) batch(ctx context.Context, sql string, args []any) (pgx.BatchResults, bool) {
+	if t.begun {
+		return nil, false
+	}
+	t.begun = true
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(sql, args...)
+	br := t.conn.SendBatch(ctx, b)
+	return br, true
+}
+
+func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	br, first := t.batch(ctx, sql, args)
+	if !first {
+		return t.conn.Exec(ctx, sql, args...)
+	}
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return br.Exec()
+}
+
+func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	br, first := t.batch(ctx, sql, args)
+	if !first {
+		return t.conn.Query(ctx, sql, args...)
+	}
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+func (t *lazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := t.Query(ctx, sql, args...)
+	return &lazyRow{rows: rows, err: err}
+}
+
+// batchRows closes the batch once its rows are closed.
+type batchRows struct {
+	pgx.Rows
+	br pgx.BatchResults
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	if r.br != nil {
+		_ = r.br.Close()
+		r.br = nil
+	}
+}
+
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+// lazyRow is QueryRow over lazyTx.Query, with pgx's QueryRow semantics.
+type lazyRow struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r *lazyRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
 }
 
 // Retryable reports a serialization failure or deadlock: PostgreSQL
