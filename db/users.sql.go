@@ -50,14 +50,3 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (UserCre
 	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
 	return i, err
 }
-
-const userGet = `-- name: UserGet :one
-SELECT id, name, created_at FROM users WHERE id = $1
-`
-
-func (q *Queries) UserGet(ctx context.Context, id int64) (User, error) {
-	row := q.db.QueryRow(ctx, userGet, id)
-	var i User
-	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
-	return i, err
-}

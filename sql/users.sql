@@ -9,8 +9,5 @@ WITH new_user AS (
 )
 SELECT id, name, created_at FROM new_user;
 
--- name: UserGet :one
-SELECT id, name, created_at FROM users WHERE id = @id;
-
 -- name: UserByName :one
 SELECT id, name, created_at FROM users WHERE lower(name) = lower(@name);
