@@ -32,8 +32,8 @@ browser: ## make sure Chromium is installed, for the browser test of /docs
 	@api/docs/ensure-chromium.sh
 
 .PHONY: run
-run: postgres ## serve the API on :8080 (a local PostgreSQL under ./.data unless DATABASE_URL is set)
-	$(GO) run ./cmd/taskd serve
+run: postgres build ## serve the API on :8080 (a local PostgreSQL under ./.data unless DATABASE_URL is set)
+	./bin/taskd serve
 
 .PHONY: test
 test: postgres browser ## run every test, with the race detector, against a real PostgreSQL the tests start (or TEST_DATABASE_URL)
