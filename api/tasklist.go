@@ -101,7 +101,7 @@ func (s *server) listTasks(ctx context.Context, in *TaskListInput) (*TaskListOut
 	if p.DueAfter, err = parseDate("query.due_after", optional(in.DueAfter, in.DueAfter != "")); err != nil {
 		return nil, err
 	}
-	rows, err := db.New(s.pool).TaskList(ctx, p)
+	rows, err := db.New(db.CustomPlans(s.pool)).TaskList(ctx, p)
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}

@@ -289,7 +289,8 @@ type TaskListParams struct {
 }
 
 // One page of tasks with every filter of GET /v1/tasks; an absent filter
-// is NULL (or an empty array) and drops out of the custom plan.
+// is NULL (or an empty array) and drops out of the custom plan that the
+// caller asks for (db.CustomPlans).
 func (q *Queries) TaskList(ctx context.Context, arg TaskListParams) ([]TaskRow, error) {
 	rows, err := q.db.Query(ctx, taskList,
 		arg.UserID,

@@ -2,7 +2,8 @@
 SELECT * FROM task_rows WHERE user_id = @user_id AND id = @id;
 
 -- One page of tasks with every filter of GET /v1/tasks; an absent filter
--- is NULL (or an empty array) and drops out of the custom plan.
+-- is NULL (or an empty array) and drops out of the custom plan that the
+-- caller asks for (db.CustomPlans).
 -- name: TaskList :many
 SELECT * FROM task_rows t
 WHERE t.user_id = @user_id
