@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	gojson "github.com/goccy/go-json"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	gojson "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
