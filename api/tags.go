@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/jackc/pgx/v5"
 
 	"taskd/db"
 	"taskd/internal/cursor"
@@ -54,16 +52,13 @@ func normalizeTagFilter(names []string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
-// replaceTags makes the task's tags exactly names (normalized, distinct).
-func replaceTags(ctx context.Context, q *db.Queries, userID, taskID int64, names []string) error {
-	if _, err := q.TaskTagsKeep(ctx, db.TaskTagsKeepParams{UserID: userID, TaskID: taskID, Names: names}); err != nil {
-		return err
+// nonNil is names, or an empty list for none: SQL arrays and JSON
+// arrays alike want [] rather than null.
+func nonNil(names []string) []string {
+	if names == nil {
+		return []string{}
 	}
-	if len(names) == 0 {
-		return nil
-	}
-	_, err := q.TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: userID, TaskID: taskID, Names: names})
-	return err
+	return names
 }
 
 // Tag is a label on tasks.
@@ -74,7 +69,9 @@ type Tag struct {
 	CreatedAt time.Time `json:"created_at" doc:"RFC 3339, UTC."`
 }
 
-type tagRow interface{ db.TagGetRow | db.TagListRow }
+type tagRow interface {
+	db.TagGetRow | db.TagListRow | db.TagRenameRow | db.TagMergeRow
+}
 
 func tagFromRow[R tagRow](r R) Tag {
 	t := db.TagGetRow(r)
@@ -254,16 +251,6 @@ func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagOutput,
 	return out, nil
 }
 
-// touchTaggedTasks changes the ETag of every task carrying the tag: their
-// tag lists are about to change from outside.
-func touchTaggedTasks(ctx context.Context, q *db.Queries, userID, tagID int64) error {
-	ids, err := q.TagTaskIDs(ctx, db.TagTaskIDsParams{UserID: userID, TagID: tagID})
-	if err != nil || len(ids) == 0 {
-		return err
-	}
-	return q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: ids})
-}
-
 func (s *server) renameTag(ctx context.Context, in *TagPatchInput) (*TagOutput, error) {
 	userID := caller(ctx).ID
 	var out *TagOutput
@@ -279,14 +266,12 @@ func (s *server) renameTag(ctx context.Context, in *TagPatchInput) (*TagOutput, 
 		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
 			return err
 		}
-		if err := q.TagRename(ctx, db.TagRenameParams{UserID: userID, ID: in.ID, Name: name}); err != nil {
+		row, err := q.TagRename(ctx, db.TagRenameParams{UserID: userID, ID: in.ID, Name: name})
+		if err != nil {
 			return err
 		}
-		if err := touchTaggedTasks(ctx, q, userID, in.ID); err != nil {
-			return err
-		}
-		out, err = tagOutput(ctx, q, userID, in.ID)
-		return err
+		out = &TagOutput{Status: http.StatusOK, ETag: etag(row.Version), Body: tagFromRow(row)}
+		return nil
 	})
 	if err != nil {
 		return nil, s.problem(ctx, err)
@@ -304,9 +289,6 @@ func (s *server) deleteTag(ctx context.Context, in *TagDeleteInput) (*struct{}, 
 		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
 			return err
 		}
-		if err := touchTaggedTasks(ctx, q, userID, in.ID); err != nil {
-			return err
-		}
 		return q.TagDelete(ctx, db.TagDeleteParams{UserID: userID, ID: in.ID})
 	})
 	return nil, s.problem(ctx, err)
@@ -316,30 +298,24 @@ func (s *server) mergeTag(ctx context.Context, in *TagMergeInput) (*TagOutput, e
 	userID := caller(ctx).ID
 	var out *TagOutput
 	err := s.inTx(ctx, func(q *db.Queries) error {
-		if _, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID}); err != nil {
-			return orNotFound(err, "tag", in.ID)
+		found, err := q.TagLockPair(ctx, db.TagLockPairParams{UserID: userID, TagID: in.ID, IntoID: in.Body.Into})
+		if err != nil {
+			return err
 		}
-		if in.Body.Into == in.ID {
+		switch {
+		case !slices.Contains(found, in.ID):
+			return notFound("tag", in.ID)
+		case in.Body.Into == in.ID:
 			return fieldError("body.into", "a tag cannot be merged into itself")
+		case !slices.Contains(found, in.Body.Into):
+			return fieldError("body.into", "no tag %d", in.Body.Into)
 		}
-		if _, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.Body.Into}); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fieldError("body.into", "no tag %d", in.Body.Into)
-			}
+		row, err := q.TagMerge(ctx, db.TagMergeParams{UserID: userID, TagID: in.ID, IntoID: in.Body.Into})
+		if err != nil {
 			return err
 		}
-		if err := touchTaggedTasks(ctx, q, userID, in.ID); err != nil {
-			return err
-		}
-		if err := q.TagMergeLinks(ctx, db.TagMergeLinksParams{UserID: userID, TagID: in.ID, IntoID: in.Body.Into}); err != nil {
-			return err
-		}
-		if err := q.TagDelete(ctx, db.TagDeleteParams{UserID: userID, ID: in.ID}); err != nil {
-			return err
-		}
-		target, err := tagOutput(ctx, q, userID, in.Body.Into)
-		out = target
-		return err
+		out = &TagOutput{Status: http.StatusOK, ETag: etag(row.Version), Body: tagFromRow(row)}
+		return nil
 	})
 	if err != nil {
 		return nil, s.problem(ctx, err)

@@ -367,12 +367,6 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 			return err
 		}
 
-		if b.Tags.Set {
-			// Before the update, whose answer reads the tags back.
-			if err := replaceTags(ctx, q, userID, in.ID, patch.tags); err != nil {
-				return err
-			}
-		}
 		updated, err := q.TaskUpdate(ctx, db.TaskUpdateParams{
 			UserID:            userID,
 			ID:                in.ID,
@@ -392,9 +386,14 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 			DueDate:           patch.due,
 			EstimatedHoursSet: b.EstimatedHours.Set,
 			EstimatedHours:    b.EstimatedHours.Ptr(),
+			TagsSet:           b.Tags.Set,
+			Names:             nonNil(patch.tags),
 		})
 		if err != nil {
 			return err
+		}
+		if b.Tags.Set {
+			updated.Tags = nonNil(patch.tags) // the statement saw the old ones
 		}
 		out = &TaskOutput{ETag: etag(updated.Version), Body: taskFromRow(db.TaskRow(updated))}
 		if moving && cur.HasSubtasks {

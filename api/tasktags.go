@@ -36,31 +36,35 @@ func registerTaskTags(api huma.API, s *server) {
 }
 
 func (s *server) addTaskTags(ctx context.Context, in *TaskTagsAddInput) (*TaskOutput, error) {
-	userID := caller(ctx).ID
-	return s.updateTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
+	var out *TaskOutput
+	err := s.withLockedTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
 		names, err := normalizeTags("body.tags", in.Body.Tags)
 		if err != nil {
 			return err
 		}
-		total, err := q.TaskTagCount(ctx, db.TaskTagCountParams{UserID: userID, TaskID: in.ID, Names: names})
+		row, err := q.TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: caller(ctx).ID, TaskID: in.ID, Names: names, MaxTags: maxTagsPerTask})
 		if err != nil {
 			return err
 		}
-		if total > maxTagsPerTask {
-			return fieldError("body.tags", "the task would have %d distinct tags; at most %d", total, maxTagsPerTask)
+		if row.TagCount > maxTagsPerTask {
+			return fieldError("body.tags", "the task would have %d distinct tags; at most %d", row.TagCount, maxTagsPerTask)
 		}
 		if cur.ProjectArchived {
-			return errArchived(cur.ProjectID)
+			return errArchived(cur.ProjectID) // rolls the statement back
 		}
-		added, err := q.TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: userID, TaskID: in.ID, Names: names})
-		if err != nil {
-			return err
-		}
-		if len(added) == 0 {
-			return nil
-		}
-		return q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: []int64{in.ID}})
+		out = &TaskOutput{ETag: etag(row.Version), Body: taskFromRow(db.TaskRow{
+			UserID: row.UserID, ID: row.ID, ProjectID: row.ProjectID, ParentTaskID: row.ParentTaskID,
+			Title: row.Title, Description: row.Description, Status: row.Status, Priority: row.Priority,
+			DueDate: row.DueDate, EstimatedHours: row.EstimatedHours, CompletedAt: row.CompletedAt,
+			Version: row.Version, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, Tags: row.Tags,
+			SubtaskCount: row.SubtaskCount, CommentCount: row.CommentCount,
+		})}
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (s *server) removeTaskTag(ctx context.Context, in *TaskTagRemoveInput) (*struct{}, error) {

@@ -134,12 +134,17 @@ func (s *server) deleteToken(ctx context.Context, in *TokenDeleteInput) (*struct
 		if err := checkIfMatch(in.IfMatch, 1); err != nil {
 			return err
 		}
-		if _, err := q.TokenDelete(ctx, db.TokenDeleteParams(key)); err != nil {
+		hashes, err := q.TokenDelete(ctx, db.TokenDeleteParams(key))
+		if err != nil {
 			return err
 		}
 		// The NOTIFY reaches the cache too, but a moment later: the
 		// caller's very next request must already fail.
-		s.onCommit(ctx, func() { s.tokens.evict(nil) })
+		s.onCommit(ctx, func() {
+			for _, h := range hashes {
+				s.tokens.evict(h)
+			}
+		})
 		return nil
 	})
 	return nil, s.problem(ctx, err)

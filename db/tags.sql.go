@@ -55,7 +55,12 @@ func (q *Queries) TagCreate(ctx context.Context, arg TagCreateParams) (TagCreate
 }
 
 const tagDelete = `-- name: TagDelete :exec
-DELETE FROM tags WHERE user_id = $1 AND id = $2
+WITH touched AS (
+    UPDATE tasks SET version = version + 1, updated_at = now()
+    WHERE tasks.user_id = $1
+      AND tasks.id IN (SELECT tt.task_id FROM task_tags tt WHERE tt.user_id = $1 AND tt.tag_id = $2)
+)
+DELETE FROM tags WHERE tags.user_id = $1 AND tags.id = $2
 `
 
 type TagDeleteParams struct {
@@ -63,6 +68,8 @@ type TagDeleteParams struct {
 	ID     int64
 }
 
+// TagDelete deletes a tag, which the foreign key takes off every task;
+// those tasks' ETags change.
 func (q *Queries) TagDelete(ctx context.Context, arg TagDeleteParams) error {
 	_, err := q.db.Exec(ctx, tagDelete, arg.UserID, arg.ID)
 	return err
@@ -193,63 +200,34 @@ func (q *Queries) TagLock(ctx context.Context, arg TagLockParams) (TagLockRow, e
 	return i, err
 }
 
-const tagMergeLinks = `-- name: TagMergeLinks :exec
-INSERT INTO task_tags (user_id, task_id, tag_id)
-SELECT src.user_id, src.task_id, $1::bigint FROM task_tags AS src
-WHERE src.user_id = $2 AND src.tag_id = $3
-ON CONFLICT DO NOTHING
+const tagLockPair = `-- name: TagLockPair :many
+SELECT id FROM tags
+WHERE user_id = $1 AND id IN ($2::bigint, $3::bigint)
+ORDER BY id
+FOR UPDATE
 `
 
-type TagMergeLinksParams struct {
+type TagLockPairParams struct {
+	UserID int64
+	TagID  int64
 	IntoID int64
-	UserID int64
-	TagID  int64
 }
 
-// TagMergeLinks gives every task of tag_id the tag into_id instead.
-func (q *Queries) TagMergeLinks(ctx context.Context, arg TagMergeLinksParams) error {
-	_, err := q.db.Exec(ctx, tagMergeLinks, arg.IntoID, arg.UserID, arg.TagID)
-	return err
-}
-
-const tagRename = `-- name: TagRename :exec
-UPDATE tags SET name = $1, version = version + CASE WHEN name = $1 THEN 0 ELSE 1 END
-WHERE user_id = $2 AND id = $3
-`
-
-type TagRenameParams struct {
-	Name   string
-	UserID int64
-	ID     int64
-}
-
-func (q *Queries) TagRename(ctx context.Context, arg TagRenameParams) error {
-	_, err := q.db.Exec(ctx, tagRename, arg.Name, arg.UserID, arg.ID)
-	return err
-}
-
-const tagTaskIDs = `-- name: TagTaskIDs :many
-SELECT task_id FROM task_tags WHERE user_id = $1 AND tag_id = $2
-`
-
-type TagTaskIDsParams struct {
-	UserID int64
-	TagID  int64
-}
-
-func (q *Queries) TagTaskIDs(ctx context.Context, arg TagTaskIDsParams) ([]int64, error) {
-	rows, err := q.db.Query(ctx, tagTaskIDs, arg.UserID, arg.TagID)
+// TagLockPair locks the two tags of a merge in id order (so that
+// concurrent merges do not deadlock) and says which exist.
+func (q *Queries) TagLockPair(ctx context.Context, arg TagLockPairParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, tagLockPair, arg.UserID, arg.TagID, arg.IntoID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	items := []int64{}
 	for rows.Next() {
-		var task_id int64
-		if err := rows.Scan(&task_id); err != nil {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
-		items = append(items, task_id)
+		items = append(items, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -257,27 +235,99 @@ func (q *Queries) TagTaskIDs(ctx context.Context, arg TagTaskIDsParams) ([]int64
 	return items, nil
 }
 
-const taskTagCount = `-- name: TaskTagCount :one
-SELECT count(*) FROM (
-    SELECT g.name FROM task_tags tt JOIN tags g ON g.user_id = tt.user_id AND g.id = tt.tag_id
-    WHERE tt.user_id = $1 AND tt.task_id = $2
-    UNION
-    SELECT unnest($3::text[])
-) AS n
+const tagMerge = `-- name: TagMerge :one
+WITH touched AS (
+    UPDATE tasks SET version = version + 1, updated_at = now()
+    WHERE tasks.user_id = $1
+      AND tasks.id IN (SELECT tt.task_id FROM task_tags tt WHERE tt.user_id = $1 AND tt.tag_id = $3)
+), moved AS (
+    INSERT INTO task_tags (user_id, task_id, tag_id)
+    SELECT src.user_id, src.task_id, $2::bigint FROM task_tags AS src
+    WHERE src.user_id = $1 AND src.tag_id = $3
+    ON CONFLICT DO NOTHING
+    RETURNING task_id
+), gone AS (
+    DELETE FROM tags WHERE tags.user_id = $1 AND tags.id = $3
+)
+SELECT g.id, g.name, g.version, g.created_at,
+       ((SELECT count(*) FROM task_tags tt WHERE tt.user_id = $1 AND tt.tag_id = $2)
+         + (SELECT count(*) FROM moved))::bigint AS task_count
+FROM tags g
+WHERE g.user_id = $1 AND g.id = $2
 `
 
-type TaskTagCountParams struct {
+type TagMergeParams struct {
 	UserID int64
-	TaskID int64
-	Names  []string
+	IntoID int64
+	TagID  int64
 }
 
-// TaskTagCount counts the distinct tags a task would have with names added.
-func (q *Queries) TaskTagCount(ctx context.Context, arg TaskTagCountParams) (int64, error) {
-	row := q.db.QueryRow(ctx, taskTagCount, arg.UserID, arg.TaskID, arg.Names)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
+type TagMergeRow struct {
+	ID        int64
+	Name      string
+	Version   int64
+	CreatedAt time.Time
+	TaskCount int64
+}
+
+// TagMerge gives every task of tag_id the tag into_id instead, deletes
+// tag_id (the foreign key drops its links) and answers the target.
+func (q *Queries) TagMerge(ctx context.Context, arg TagMergeParams) (TagMergeRow, error) {
+	row := q.db.QueryRow(ctx, tagMerge, arg.UserID, arg.IntoID, arg.TagID)
+	var i TagMergeRow
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Version,
+		&i.CreatedAt,
+		&i.TaskCount,
+	)
+	return i, err
+}
+
+const tagRename = `-- name: TagRename :one
+WITH renamed AS (
+    UPDATE tags SET name = $3, version = version + CASE WHEN name = $3 THEN 0 ELSE 1 END
+    WHERE tags.user_id = $1 AND tags.id = $2
+    RETURNING tags.id, tags.name, tags.version, tags.created_at
+), touched AS (
+    UPDATE tasks SET version = version + 1, updated_at = now()
+    WHERE tasks.user_id = $1
+      AND tasks.id IN (SELECT tt.task_id FROM task_tags tt WHERE tt.user_id = $1 AND tt.tag_id = $2)
+      AND EXISTS (SELECT 1 FROM tags g WHERE g.user_id = $1 AND g.id = $2 AND g.name <> $3)
+)
+SELECT r.id, r.name, r.version, r.created_at,
+       (SELECT count(*) FROM task_tags tt WHERE tt.user_id = $1 AND tt.tag_id = $2) AS task_count
+FROM renamed r
+`
+
+type TagRenameParams struct {
+	UserID int64
+	ID     int64
+	Name   string
+}
+
+type TagRenameRow struct {
+	ID        int64
+	Name      string
+	Version   int64
+	CreatedAt time.Time
+	TaskCount int64
+}
+
+// TagRename renames a tag and, when the name changes, the ETag of every
+// task carrying it (their tag lists change); it answers the tag.
+func (q *Queries) TagRename(ctx context.Context, arg TagRenameParams) (TagRenameRow, error) {
+	row := q.db.QueryRow(ctx, tagRename, arg.UserID, arg.ID, arg.Name)
+	var i TagRenameRow
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Version,
+		&i.CreatedAt,
+		&i.TaskCount,
+	)
+	return i, err
 }
 
 const taskTagRemove = `-- name: TaskTagRemove :execrows
@@ -300,69 +350,103 @@ func (q *Queries) TaskTagRemove(ctx context.Context, arg TaskTagRemoveParams) (i
 	return result.RowsAffected(), nil
 }
 
-const taskTagsAdd = `-- name: TaskTagsAdd :many
-WITH tag AS (
+const taskTagsAdd = `-- name: TaskTagsAdd :one
+WITH cur AS (
+    SELECT g.name FROM task_tags tt
+    JOIN tags g ON g.user_id = tt.user_id AND g.id = tt.tag_id
+    WHERE tt.user_id = $1 AND tt.task_id = $2
+), merged AS (
+    SELECT cur.name FROM cur UNION SELECT unnest($3::text[])
+), tag AS (
     INSERT INTO tags (user_id, name)
-    SELECT $1, name FROM unnest($3::text[]) AS name ORDER BY name COLLATE "C"
+    SELECT $1, name FROM unnest($3::text[]) AS name
+    WHERE (SELECT count(*) FROM merged) <= $4::bigint
+    ORDER BY name COLLATE "C"
     ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
     RETURNING id
+), link AS (
+    INSERT INTO task_tags (user_id, task_id, tag_id)
+    SELECT $1, $2, tag.id FROM tag
+    ON CONFLICT DO NOTHING
+    RETURNING tag_id
+), touched AS (
+    UPDATE tasks SET version = version + 1, updated_at = now()
+    WHERE tasks.user_id = $1 AND tasks.id = $2 AND EXISTS (SELECT 1 FROM link)
+    RETURNING tasks.version, tasks.updated_at
 )
-INSERT INTO task_tags (user_id, task_id, tag_id)
-SELECT $1, $2, tag.id FROM tag
-ON CONFLICT DO NOTHING
-RETURNING tag_id
+SELECT t.user_id, t.id, t.project_id, t.parent_task_id, t.title, t.description,
+       t.status, t.priority, t.due_date, t.estimated_hours, t.completed_at,
+       coalesce((SELECT touched.version FROM touched), t.version)::bigint AS version,
+       t.created_at,
+       coalesce((SELECT touched.updated_at FROM touched), t.updated_at)::timestamptz AS updated_at,
+       ARRAY(SELECT merged.name FROM merged ORDER BY merged.name COLLATE "C")::text[] AS tags,
+       t.subtask_count, t.comment_count,
+       (SELECT count(*) FROM merged) AS tag_count
+FROM task_rows t
+WHERE t.user_id = $1 AND t.id = $2
 `
 
 type TaskTagsAddParams struct {
-	UserID int64
-	TaskID int64
-	Names  []string
+	UserID  int64
+	TaskID  int64
+	Names   []string
+	MaxTags int64
 }
 
-// TaskTagsAdd gives a task tags by name, creating the names it lacks in
-// the same statement. ON CONFLICT DO UPDATE (not DO NOTHING) returns the
-// existing row even when a concurrent transaction just created it, so no
-// tag is lost to the race; names arrive sorted, so concurrent writers
-// lock tag rows in the same order. Returns the ids of the task's tags
-// that were added.
-func (q *Queries) TaskTagsAdd(ctx context.Context, arg TaskTagsAddParams) ([]int64, error) {
-	rows, err := q.db.Query(ctx, taskTagsAdd, arg.UserID, arg.TaskID, arg.Names)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []int64{}
-	for rows.Next() {
-		var tag_id int64
-		if err := rows.Scan(&tag_id); err != nil {
-			return nil, err
-		}
-		items = append(items, tag_id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+type TaskTagsAddRow struct {
+	UserID         int64
+	ID             int64
+	ProjectID      int64
+	ParentTaskID   *int64
+	Title          string
+	Description    *string
+	Status         TaskStatus
+	Priority       TaskPriority
+	DueDate        *time.Time
+	EstimatedHours *float64
+	CompletedAt    *time.Time
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Tags           []string
+	SubtaskCount   int64
+	CommentCount   int64
+	TagCount       int64
 }
 
-const taskTagsKeep = `-- name: TaskTagsKeep :execrows
-DELETE FROM task_tags tt USING tags g
-WHERE tt.user_id = $1 AND tt.task_id = $2
-  AND g.user_id = tt.user_id AND g.id = tt.tag_id
-  AND NOT (g.name = ANY($3::text[]))
-`
-
-type TaskTagsKeepParams struct {
-	UserID int64
-	TaskID int64
-	Names  []string
-}
-
-// TaskTagsKeep removes the task's tags whose names are not in names.
-func (q *Queries) TaskTagsKeep(ctx context.Context, arg TaskTagsKeepParams) (int64, error) {
-	result, err := q.db.Exec(ctx, taskTagsKeep, arg.UserID, arg.TaskID, arg.Names)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// TaskTagsAdd gives a task more tags by name in one statement: unknown
+// names are created (the upsert of TaskCreate), the links made, and the
+// task's version bumped when a link is new. It answers the task as
+// task_rows shows it with the resulting tags, and how many distinct tags
+// the task has with the new names: when that is over max_tags nothing is
+// written and the caller refuses.
+func (q *Queries) TaskTagsAdd(ctx context.Context, arg TaskTagsAddParams) (TaskTagsAddRow, error) {
+	row := q.db.QueryRow(ctx, taskTagsAdd,
+		arg.UserID,
+		arg.TaskID,
+		arg.Names,
+		arg.MaxTags,
+	)
+	var i TaskTagsAddRow
+	err := row.Scan(
+		&i.UserID,
+		&i.ID,
+		&i.ProjectID,
+		&i.ParentTaskID,
+		&i.Title,
+		&i.Description,
+		&i.Status,
+		&i.Priority,
+		&i.DueDate,
+		&i.EstimatedHours,
+		&i.CompletedAt,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.Tags,
+		&i.SubtaskCount,
+		&i.CommentCount,
+		&i.TagCount,
+	)
+	return i, err
 }

@@ -488,6 +488,23 @@ func (q *Queries) TaskTouch(ctx context.Context, arg TaskTouchParams) error {
 }
 
 const taskUpdate = `-- name: TaskUpdate :one
+WITH gone AS (
+    DELETE FROM task_tags tt USING tags g
+    WHERE $19::bool AND tt.user_id = $17 AND tt.task_id = $18
+      AND g.user_id = tt.user_id AND g.id = tt.tag_id
+      AND NOT (g.name = ANY($20::text[]))
+), tag AS (
+    INSERT INTO tags (user_id, name)
+    SELECT $17, name FROM unnest($20::text[]) AS name
+    WHERE $19::bool
+    ORDER BY name COLLATE "C"
+    ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
+    RETURNING id
+), link AS (
+    INSERT INTO task_tags (user_id, task_id, tag_id)
+    SELECT $17, $18, tag.id FROM tag
+    ON CONFLICT DO NOTHING
+)
 UPDATE tasks SET
     project_id      = CASE WHEN $1::bool THEN $2::bigint ELSE project_id END,
     parent_task_id  = CASE WHEN $3::bool THEN $4::bigint ELSE parent_task_id END,
@@ -536,6 +553,8 @@ type TaskUpdateParams struct {
 	EstimatedHours    *float64
 	UserID            int64
 	ID                int64
+	TagsSet           bool
+	Names             []string
 }
 
 type TaskUpdateRow struct {
@@ -562,6 +581,10 @@ type TaskUpdateRow struct {
 // when it becomes done, kept while it stays done, cleared when it leaves.
 // It answers the task as task_rows shows it (tags as the transaction left
 // them, counts), saving a read.
+// With tags_set the same statement makes the task's tags exactly names
+// (creating unknown ones as TaskCreate does); the returned tags are then
+// the old ones, as the statement's snapshot saw them, and the caller
+// answers with names.
 func (q *Queries) TaskUpdate(ctx context.Context, arg TaskUpdateParams) (TaskUpdateRow, error) {
 	row := q.db.QueryRow(ctx, taskUpdate,
 		arg.ProjectIDSet,
@@ -582,6 +605,8 @@ func (q *Queries) TaskUpdate(ctx context.Context, arg TaskUpdateParams) (TaskUpd
 		arg.EstimatedHours,
 		arg.UserID,
 		arg.ID,
+		arg.TagsSet,
+		arg.Names,
 	)
 	var i TaskUpdateRow
 	err := row.Scan(

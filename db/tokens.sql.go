@@ -35,11 +35,11 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 	return i, err
 }
 
-const tokenDelete = `-- name: TokenDelete :execrows
+const tokenDelete = `-- name: TokenDelete :many
 WITH gone AS (
     DELETE FROM tokens WHERE user_id = $1 AND id = $2 RETURNING secret_hash
 )
-SELECT pg_notify('taskd_tokens', encode(secret_hash, 'hex')) FROM gone
+SELECT gone.secret_hash FROM gone, LATERAL pg_notify('taskd_tokens', encode(gone.secret_hash, 'hex')) AS notified
 `
 
 type TokenDeleteParams struct {
@@ -49,12 +49,25 @@ type TokenDeleteParams struct {
 
 // Revoking tells every taskd process (channel taskd_tokens, on commit)
 // to forget the token's hash from its cache of authenticated tokens.
-func (q *Queries) TokenDelete(ctx context.Context, arg TokenDeleteParams) (int64, error) {
-	result, err := q.db.Exec(ctx, tokenDelete, arg.UserID, arg.ID)
+// It answers the revoked hash, for this process to evict at once.
+func (q *Queries) TokenDelete(ctx context.Context, arg TokenDeleteParams) ([][]byte, error) {
+	rows, err := q.db.Query(ctx, tokenDelete, arg.UserID, arg.ID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := [][]byte{}
+	for rows.Next() {
+		var secret_hash []byte
+		if err := rows.Scan(&secret_hash); err != nil {
+			return nil, err
+		}
+		items = append(items, secret_hash)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const tokenGet = `-- name: TokenGet :one

@@ -1,41 +1,48 @@
--- TaskTagsAdd gives a task tags by name, creating the names it lacks in
--- the same statement. ON CONFLICT DO UPDATE (not DO NOTHING) returns the
--- existing row even when a concurrent transaction just created it, so no
--- tag is lost to the race; names arrive sorted, so concurrent writers
--- lock tag rows in the same order. Returns the ids of the task's tags
--- that were added.
--- name: TaskTagsAdd :many
-WITH tag AS (
+-- TaskTagsAdd gives a task more tags by name in one statement: unknown
+-- names are created (the upsert of TaskCreate), the links made, and the
+-- task's version bumped when a link is new. It answers the task as
+-- task_rows shows it with the resulting tags, and how many distinct tags
+-- the task has with the new names: when that is over max_tags nothing is
+-- written and the caller refuses.
+-- name: TaskTagsAdd :one
+WITH cur AS (
+    SELECT g.name FROM task_tags tt
+    JOIN tags g ON g.user_id = tt.user_id AND g.id = tt.tag_id
+    WHERE tt.user_id = @user_id AND tt.task_id = @task_id
+), merged AS (
+    SELECT cur.name FROM cur UNION SELECT unnest(@names::text[])
+), tag AS (
     INSERT INTO tags (user_id, name)
-    SELECT @user_id, name FROM unnest(@names::text[]) AS name ORDER BY name COLLATE "C"
+    SELECT @user_id, name FROM unnest(@names::text[]) AS name
+    WHERE (SELECT count(*) FROM merged) <= @max_tags::bigint
+    ORDER BY name COLLATE "C"
     ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
     RETURNING id
+), link AS (
+    INSERT INTO task_tags (user_id, task_id, tag_id)
+    SELECT @user_id, @task_id, tag.id FROM tag
+    ON CONFLICT DO NOTHING
+    RETURNING tag_id
+), touched AS (
+    UPDATE tasks SET version = version + 1, updated_at = now()
+    WHERE tasks.user_id = @user_id AND tasks.id = @task_id AND EXISTS (SELECT 1 FROM link)
+    RETURNING tasks.version, tasks.updated_at
 )
-INSERT INTO task_tags (user_id, task_id, tag_id)
-SELECT @user_id, @task_id, tag.id FROM tag
-ON CONFLICT DO NOTHING
-RETURNING tag_id;
-
--- TaskTagsKeep removes the task's tags whose names are not in names.
--- name: TaskTagsKeep :execrows
-DELETE FROM task_tags tt USING tags g
-WHERE tt.user_id = @user_id AND tt.task_id = @task_id
-  AND g.user_id = tt.user_id AND g.id = tt.tag_id
-  AND NOT (g.name = ANY(@names::text[]));
+SELECT t.user_id, t.id, t.project_id, t.parent_task_id, t.title, t.description,
+       t.status, t.priority, t.due_date, t.estimated_hours, t.completed_at,
+       coalesce((SELECT touched.version FROM touched), t.version)::bigint AS version,
+       t.created_at,
+       coalesce((SELECT touched.updated_at FROM touched), t.updated_at)::timestamptz AS updated_at,
+       ARRAY(SELECT merged.name FROM merged ORDER BY merged.name COLLATE "C")::text[] AS tags,
+       t.subtask_count, t.comment_count,
+       (SELECT count(*) FROM merged) AS tag_count
+FROM task_rows t
+WHERE t.user_id = @user_id AND t.id = @task_id;
 
 -- name: TaskTagRemove :execrows
 DELETE FROM task_tags tt USING tags g
 WHERE tt.user_id = @user_id AND tt.task_id = @task_id
   AND g.user_id = tt.user_id AND g.id = tt.tag_id AND g.name = @name;
-
--- TaskTagCount counts the distinct tags a task would have with names added.
--- name: TaskTagCount :one
-SELECT count(*) FROM (
-    SELECT g.name FROM task_tags tt JOIN tags g ON g.user_id = tt.user_id AND g.id = tt.tag_id
-    WHERE tt.user_id = @user_id AND tt.task_id = @task_id
-    UNION
-    SELECT unnest(@names::text[])
-) AS n;
 
 -- name: TagGet :one
 SELECT g.id, g.name, g.version, g.created_at,
@@ -45,6 +52,14 @@ WHERE g.user_id = @user_id AND g.id = @id;
 
 -- name: TagLock :one
 SELECT id, version FROM tags WHERE user_id = @user_id AND id = @id FOR UPDATE;
+
+-- TagLockPair locks the two tags of a merge in id order (so that
+-- concurrent merges do not deadlock) and says which exist.
+-- name: TagLockPair :many
+SELECT id FROM tags
+WHERE user_id = @user_id AND id IN (@tag_id::bigint, @into_id::bigint)
+ORDER BY id
+FOR UPDATE;
 
 -- Tags in name order (code points) or by popularity, keyset-paged on the
 -- sort key; unused filters on whether any task carries the tag.
@@ -76,22 +91,54 @@ UNION ALL
 SELECT id, false FROM tags WHERE user_id = @user_id AND name = @name
 LIMIT 1;
 
--- name: TagRename :exec
-UPDATE tags SET name = @name, version = version + CASE WHEN name = @name THEN 0 ELSE 1 END
-WHERE user_id = @user_id AND id = @id;
+-- TagRename renames a tag and, when the name changes, the ETag of every
+-- task carrying it (their tag lists change); it answers the tag.
+-- name: TagRename :one
+WITH renamed AS (
+    UPDATE tags SET name = @name, version = version + CASE WHEN name = @name THEN 0 ELSE 1 END
+    WHERE tags.user_id = @user_id AND tags.id = @id
+    RETURNING tags.id, tags.name, tags.version, tags.created_at
+), touched AS (
+    UPDATE tasks SET version = version + 1, updated_at = now()
+    WHERE tasks.user_id = @user_id
+      AND tasks.id IN (SELECT tt.task_id FROM task_tags tt WHERE tt.user_id = @user_id AND tt.tag_id = @id)
+      AND EXISTS (SELECT 1 FROM tags g WHERE g.user_id = @user_id AND g.id = @id AND g.name <> @name)
+)
+SELECT r.id, r.name, r.version, r.created_at,
+       (SELECT count(*) FROM task_tags tt WHERE tt.user_id = @user_id AND tt.tag_id = @id) AS task_count
+FROM renamed r;
 
--- name: TagTaskIDs :many
-SELECT task_id FROM task_tags WHERE user_id = @user_id AND tag_id = @tag_id;
-
+-- TagDelete deletes a tag, which the foreign key takes off every task;
+-- those tasks' ETags change.
 -- name: TagDelete :exec
-DELETE FROM tags WHERE user_id = @user_id AND id = @id;
+WITH touched AS (
+    UPDATE tasks SET version = version + 1, updated_at = now()
+    WHERE tasks.user_id = @user_id
+      AND tasks.id IN (SELECT tt.task_id FROM task_tags tt WHERE tt.user_id = @user_id AND tt.tag_id = @id)
+)
+DELETE FROM tags WHERE tags.user_id = @user_id AND tags.id = @id;
 
--- TagMergeLinks gives every task of tag_id the tag into_id instead.
--- name: TagMergeLinks :exec
-INSERT INTO task_tags (user_id, task_id, tag_id)
-SELECT src.user_id, src.task_id, @into_id::bigint FROM task_tags AS src
-WHERE src.user_id = @user_id AND src.tag_id = @tag_id
-ON CONFLICT DO NOTHING;
+-- TagMerge gives every task of tag_id the tag into_id instead, deletes
+-- tag_id (the foreign key drops its links) and answers the target.
+-- name: TagMerge :one
+WITH touched AS (
+    UPDATE tasks SET version = version + 1, updated_at = now()
+    WHERE tasks.user_id = @user_id
+      AND tasks.id IN (SELECT tt.task_id FROM task_tags tt WHERE tt.user_id = @user_id AND tt.tag_id = @tag_id)
+), moved AS (
+    INSERT INTO task_tags (user_id, task_id, tag_id)
+    SELECT src.user_id, src.task_id, @into_id::bigint FROM task_tags AS src
+    WHERE src.user_id = @user_id AND src.tag_id = @tag_id
+    ON CONFLICT DO NOTHING
+    RETURNING task_id
+), gone AS (
+    DELETE FROM tags WHERE tags.user_id = @user_id AND tags.id = @tag_id
+)
+SELECT g.id, g.name, g.version, g.created_at,
+       ((SELECT count(*) FROM task_tags tt WHERE tt.user_id = @user_id AND tt.tag_id = @into_id)
+         + (SELECT count(*) FROM moved))::bigint AS task_count
+FROM tags g
+WHERE g.user_id = @user_id AND g.id = @into_id;
 
 -- name: TagCleanup :execrows
 DELETE FROM tags g

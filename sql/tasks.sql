@@ -109,7 +109,28 @@ FROM new_task;
 -- when it becomes done, kept while it stays done, cleared when it leaves.
 -- It answers the task as task_rows shows it (tags as the transaction left
 -- them, counts), saving a read.
+-- With tags_set the same statement makes the task's tags exactly names
+-- (creating unknown ones as TaskCreate does); the returned tags are then
+-- the old ones, as the statement's snapshot saw them, and the caller
+-- answers with names.
 -- name: TaskUpdate :one
+WITH gone AS (
+    DELETE FROM task_tags tt USING tags g
+    WHERE @tags_set::bool AND tt.user_id = @user_id AND tt.task_id = @id
+      AND g.user_id = tt.user_id AND g.id = tt.tag_id
+      AND NOT (g.name = ANY(@names::text[]))
+), tag AS (
+    INSERT INTO tags (user_id, name)
+    SELECT @user_id, name FROM unnest(@names::text[]) AS name
+    WHERE @tags_set::bool
+    ORDER BY name COLLATE "C"
+    ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
+    RETURNING id
+), link AS (
+    INSERT INTO task_tags (user_id, task_id, tag_id)
+    SELECT @user_id, @id, tag.id FROM tag
+    ON CONFLICT DO NOTHING
+)
 UPDATE tasks SET
     project_id      = CASE WHEN @project_id_set::bool THEN @project_id::bigint ELSE project_id END,
     parent_task_id  = CASE WHEN @parent_task_id_set::bool THEN sqlc.narg(parent_task_id)::bigint ELSE parent_task_id END,

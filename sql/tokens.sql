@@ -22,11 +22,12 @@ LIMIT @max_rows;
 
 -- Revoking tells every taskd process (channel taskd_tokens, on commit)
 -- to forget the token's hash from its cache of authenticated tokens.
--- name: TokenDelete :execrows
+-- It answers the revoked hash, for this process to evict at once.
+-- name: TokenDelete :many
 WITH gone AS (
     DELETE FROM tokens WHERE user_id = @user_id AND id = @id RETURNING secret_hash
 )
-SELECT pg_notify('taskd_tokens', encode(secret_hash, 'hex')) FROM gone;
+SELECT gone.secret_hash FROM gone, LATERAL pg_notify('taskd_tokens', encode(gone.secret_hash, 'hex')) AS notified;
 
 -- TokenRevoke is the administrator's revoke, by id alone; it notifies
 -- like TokenDelete.
