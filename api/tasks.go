@@ -236,13 +236,13 @@ func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskOutp
 			return err // a bad project or parent fails on its foreign key
 		}
 		// The statement has written; a refusal here rolls it back.
-		return checkPlacement(db.TaskPlacementRow{
-			ProjectFound:    true,
-			ProjectArchived: row.ProjectArchived,
-			ParentFound:     true,
-			ParentProjectID: b.ProjectID,
-			ParentIsSubtask: row.ParentIsSubtask,
-			ParentDone:      row.ParentDone,
+		return checkPlacement(placement{
+			projectFound:    true,
+			projectArchived: row.ProjectArchived,
+			parentFound:     true,
+			parentProjectID: b.ProjectID,
+			parentIsSubtask: row.ParentIsSubtask,
+			parentDone:      row.ParentDone,
 		}, b.ProjectID, b.ParentTaskID != nil, isOpen(status))
 	})
 	if err != nil {
@@ -267,24 +267,33 @@ func isOpen(s db.TaskStatus) bool { return s != db.TaskStatusDone && s != db.Tas
 // bad references and a subtask as parent are the request's fault (422);
 // an archived project or an open subtask under a done parent conflict
 // with the current state (409).
-func checkPlacement(p db.TaskPlacementRow, projectID int64, hasParent, open bool) error {
-	if !p.ProjectFound {
+// placement is what the hierarchy rules need to know about where a task
+// is to go.
+type placement struct {
+	projectFound, projectArchived bool
+	parentFound                   bool
+	parentProjectID               int64
+	parentIsSubtask, parentDone   bool
+}
+
+func checkPlacement(p placement, projectID int64, hasParent, open bool) error {
+	if !p.projectFound {
 		return fieldError("body.project_id", "no project %d", projectID)
 	}
 	if hasParent {
 		switch {
-		case !p.ParentFound:
+		case !p.parentFound:
 			return fieldError("body.parent_task_id", "no such task")
-		case p.ParentIsSubtask:
+		case p.parentIsSubtask:
 			return fieldError("body.parent_task_id", "the parent is itself a subtask; subtasks go one level deep")
-		case p.ParentProjectID != projectID:
+		case p.parentProjectID != projectID:
 			return fieldError("body.parent_task_id", "the parent belongs to another project")
 		}
 	}
-	if p.ProjectArchived {
+	if p.projectArchived {
 		return errArchived(projectID)
 	}
-	if hasParent && open && p.ParentDone {
+	if hasParent && open && p.parentDone {
 		return huma.Error409Conflict("the parent task is done; reopen it before adding an open subtask")
 	}
 	return nil
@@ -319,7 +328,15 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 	b := in.Body
 	userID := caller(ctx).ID
 	var out *TaskOutput
-	err := s.withLockedTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
+	err := s.inTx(ctx, func(q *db.Queries) error {
+		lock := db.TaskLockForPatchParams{UserID: userID, ID: in.ID, ParentSet: b.ParentTaskID.Set, TargetParentID: b.ParentTaskID.Ptr()}
+		if b.ProjectID.Set {
+			lock.TargetProjectID = &b.ProjectID.Value
+		}
+		cur, err := q.TaskLockForPatch(ctx, lock)
+		if err != nil {
+			return orNotFound(err, "task", in.ID)
+		}
 		patch, err := checkTaskPatch(in.ID, in)
 		if err != nil {
 			return err
@@ -344,9 +361,13 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 			return fieldError("body.project_id", "a subtask moves to another project only with a new parent_task_id there, or with parent_task_id null")
 		}
 		if moving || reparenting {
-			place, err := q.TaskPlacement(ctx, db.TaskPlacementParams{UserID: userID, ProjectID: project, ParentTaskID: parent})
-			if err != nil {
-				return err
+			place := placement{
+				projectFound:    cur.TargetProjectFound,
+				projectArchived: cur.TargetProjectArchived,
+				parentFound:     cur.TargetParentFound,
+				parentProjectID: cur.TargetParentProjectID,
+				parentIsSubtask: cur.TargetParentIsSubtask,
+				parentDone:      cur.TargetParentDone,
 			}
 			// Only a new parent must not be done; an existing one stays.
 			if err := checkPlacement(place, project, parent != nil, isOpen(status) && reparenting); err != nil {
@@ -395,19 +416,13 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 		if b.Tags.Set {
 			updated.Tags = nonNil(patch.tags) // the statement saw the old ones
 		}
+		// Subtasks move along through the foreign key; the tasks_moved
+		// trigger gives them new ETags.
 		out = &TaskOutput{ETag: etag(updated.Version), Body: taskFromRow(db.TaskRow(updated))}
-		if moving && cur.HasSubtasks {
-			// The foreign key moved the subtasks along; their ETags change too.
-			ids, err := q.TaskSubtaskIDs(ctx, db.TaskSubtaskIDsParams{UserID: userID, ID: in.ID})
-			if err != nil {
-				return err
-			}
-			return q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: ids})
-		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.problem(ctx, err)
 	}
 	return out, nil
 }

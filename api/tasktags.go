@@ -77,10 +77,6 @@ func (s *server) removeTaskTag(ctx context.Context, in *TaskTagRemoveInput) (*st
 		if cur.ProjectArchived {
 			return errArchived(cur.ProjectID)
 		}
-		removed, err := q.TaskTagRemove(ctx, db.TaskTagRemoveParams{UserID: userID, TaskID: in.ID, Name: name})
-		if err != nil || removed == 0 {
-			return err
-		}
-		return q.TaskTouch(ctx, db.TaskTouchParams{UserID: userID, Ids: []int64{in.ID}})
+		return q.TaskTagRemove(ctx, db.TaskTagRemoveParams{UserID: userID, TaskID: in.ID, Name: name})
 	})
 }

@@ -52,6 +52,23 @@ CREATE TYPE public.task_status AS ENUM (
 );
 
 
+--
+-- Name: tasks_moved(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tasks_moved() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NEW.project_id IS DISTINCT FROM OLD.project_id AND NEW.version = OLD.version THEN
+        NEW.version := OLD.version + 1;
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -492,6 +509,13 @@ CREATE INDEX tasks_title_trgm_idx ON public.tasks USING gin (lower(title) public
 --
 
 CREATE UNIQUE INDEX users_name_key ON public.users USING btree (lower(name));
+
+
+--
+-- Name: tasks tasks_moved; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tasks_moved BEFORE UPDATE OF project_id ON public.tasks FOR EACH ROW EXECUTE FUNCTION public.tasks_moved();
 
 
 --

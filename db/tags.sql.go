@@ -330,10 +330,15 @@ func (q *Queries) TagRename(ctx context.Context, arg TagRenameParams) (TagRename
 	return i, err
 }
 
-const taskTagRemove = `-- name: TaskTagRemove :execrows
-DELETE FROM task_tags tt USING tags g
-WHERE tt.user_id = $1 AND tt.task_id = $2
-  AND g.user_id = tt.user_id AND g.id = tt.tag_id AND g.name = $3
+const taskTagRemove = `-- name: TaskTagRemove :exec
+WITH removed AS (
+    DELETE FROM task_tags tt USING tags g
+    WHERE tt.user_id = $1 AND tt.task_id = $2
+      AND g.user_id = tt.user_id AND g.id = tt.tag_id AND g.name = $3
+    RETURNING tt.task_id
+)
+UPDATE tasks SET version = version + 1, updated_at = now()
+WHERE tasks.user_id = $1 AND tasks.id = $2 AND EXISTS (SELECT 1 FROM removed)
 `
 
 type TaskTagRemoveParams struct {
@@ -342,12 +347,11 @@ type TaskTagRemoveParams struct {
 	Name   string
 }
 
-func (q *Queries) TaskTagRemove(ctx context.Context, arg TaskTagRemoveParams) (int64, error) {
-	result, err := q.db.Exec(ctx, taskTagRemove, arg.UserID, arg.TaskID, arg.Name)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// TaskTagRemove takes one tag off a task and, when it had it, gives the
+// task a new version (its ETag covers its tags).
+func (q *Queries) TaskTagRemove(ctx context.Context, arg TaskTagRemoveParams) error {
+	_, err := q.db.Exec(ctx, taskTagRemove, arg.UserID, arg.TaskID, arg.Name)
+	return err
 }
 
 const taskTagsAdd = `-- name: TaskTagsAdd :one

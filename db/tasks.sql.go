@@ -390,101 +390,93 @@ func (q *Queries) TaskLock(ctx context.Context, arg TaskLockParams) (TaskLockRow
 	return i, err
 }
 
-const taskPlacement = `-- name: TaskPlacement :one
-WITH project AS (
-    SELECT pr.archived_at FROM projects pr
-    WHERE pr.user_id = $1 AND pr.id = $2
-    FOR SHARE
+const taskLockForPatch = `-- name: TaskLockForPatch :one
+WITH cur AS (
+    SELECT t.user_id, t.id, t.project_id, t.parent_task_id, t.title, t.description, t.status, t.priority, t.due_date, t.estimated_hours, t.completed_at, t.version, t.created_at, t.updated_at FROM tasks t WHERE t.user_id = $1 AND t.id = $2 FOR UPDATE
+), target AS (
+    SELECT coalesce($3::bigint, cur.project_id) AS project_id,
+           CASE WHEN $4::bool THEN $5::bigint ELSE cur.parent_task_id END AS parent_id
+    FROM cur
+), project AS (
+    SELECT pr.archived_at FROM projects pr, target
+    WHERE pr.user_id = $1 AND pr.id = target.project_id
+    FOR SHARE OF pr
 ), parent AS (
-    SELECT pt.project_id, pt.parent_task_id, pt.status FROM tasks pt
-    WHERE pt.user_id = $1 AND pt.id = $3::bigint
-    FOR SHARE
+    SELECT pt.project_id, pt.parent_task_id, pt.status FROM tasks pt, target
+    WHERE pt.user_id = $1 AND pt.id = target.parent_id
+    FOR SHARE OF pt
 )
-SELECT EXISTS (SELECT 1 FROM project)::bool AS project_found,
-       coalesce((SELECT archived_at IS NOT NULL FROM project), false)::bool AS project_archived,
-       EXISTS (SELECT 1 FROM parent)::bool AS parent_found,
-       coalesce((SELECT project_id FROM parent), 0)::bigint AS parent_project_id,
-       coalesce((SELECT parent_task_id IS NOT NULL FROM parent), false)::bool AS parent_is_subtask,
-       coalesce((SELECT status = 'done' FROM parent), false)::bool AS parent_done
+SELECT cur.id, cur.project_id, cur.parent_task_id, cur.status, cur.version,
+       (SELECT p.archived_at IS NOT NULL FROM projects p
+        WHERE p.user_id = cur.user_id AND p.id = cur.project_id)::bool AS project_archived,
+       EXISTS (SELECT 1 FROM tasks s WHERE s.user_id = cur.user_id AND s.parent_task_id = cur.id)::bool AS has_subtasks,
+       EXISTS (SELECT 1 FROM tasks s WHERE s.user_id = cur.user_id AND s.parent_task_id = cur.id
+               AND s.status NOT IN ('done', 'cancelled'))::bool AS has_open_subtasks,
+       EXISTS (SELECT 1 FROM project)::bool AS target_project_found,
+       coalesce((SELECT project.archived_at IS NOT NULL FROM project), false)::bool AS target_project_archived,
+       EXISTS (SELECT 1 FROM parent)::bool AS target_parent_found,
+       coalesce((SELECT parent.project_id FROM parent), 0)::bigint AS target_parent_project_id,
+       coalesce((SELECT parent.parent_task_id IS NOT NULL FROM parent), false)::bool AS target_parent_is_subtask,
+       coalesce((SELECT parent.status = 'done' FROM parent), false)::bool AS target_parent_done
+FROM cur
 `
 
-type TaskPlacementParams struct {
-	UserID       int64
-	ProjectID    int64
-	ParentTaskID *int64
+type TaskLockForPatchParams struct {
+	UserID          int64
+	ID              int64
+	TargetProjectID *int64
+	ParentSet       bool
+	TargetParentID  *int64
 }
 
-type TaskPlacementRow struct {
-	ProjectFound    bool
-	ProjectArchived bool
-	ParentFound     bool
-	ParentProjectID int64
-	ParentIsSubtask bool
-	ParentDone      bool
+type TaskLockForPatchRow struct {
+	ID                    int64
+	ProjectID             int64
+	ParentTaskID          *int64
+	Status                TaskStatus
+	Version               int64
+	ProjectArchived       bool
+	HasSubtasks           bool
+	HasOpenSubtasks       bool
+	TargetProjectFound    bool
+	TargetProjectArchived bool
+	TargetParentFound     bool
+	TargetParentProjectID int64
+	TargetParentIsSubtask bool
+	TargetParentDone      bool
 }
 
-// TaskPlacement checks where a task is to go: the project (locked
-// against archiving meanwhile) and, when given, the parent (locked against
-// completion meanwhile). A missing row means a bad reference.
-func (q *Queries) TaskPlacement(ctx context.Context, arg TaskPlacementParams) (TaskPlacementRow, error) {
-	row := q.db.QueryRow(ctx, taskPlacement, arg.UserID, arg.ProjectID, arg.ParentTaskID)
-	var i TaskPlacementRow
+// TaskLockForPatch is TaskLock for a PATCH, which may also move the task:
+// it checks where the task is to go (target_project_id, or the current
+// project; target_parent_id when parent_set, or the current parent) and
+// locks the target project and parent FOR SHARE, against a concurrent
+// archive or completion. A target that is not there reads as not found.
+func (q *Queries) TaskLockForPatch(ctx context.Context, arg TaskLockForPatchParams) (TaskLockForPatchRow, error) {
+	row := q.db.QueryRow(ctx, taskLockForPatch,
+		arg.UserID,
+		arg.ID,
+		arg.TargetProjectID,
+		arg.ParentSet,
+		arg.TargetParentID,
+	)
+	var i TaskLockForPatchRow
 	err := row.Scan(
-		&i.ProjectFound,
+		&i.ID,
+		&i.ProjectID,
+		&i.ParentTaskID,
+		&i.Status,
+		&i.Version,
 		&i.ProjectArchived,
-		&i.ParentFound,
-		&i.ParentProjectID,
-		&i.ParentIsSubtask,
-		&i.ParentDone,
+		&i.HasSubtasks,
+		&i.HasOpenSubtasks,
+		&i.TargetProjectFound,
+		&i.TargetProjectArchived,
+		&i.TargetParentFound,
+		&i.TargetParentProjectID,
+		&i.TargetParentIsSubtask,
+		&i.TargetParentDone,
 	)
 	return i, err
-}
-
-const taskSubtaskIDs = `-- name: TaskSubtaskIDs :many
-SELECT id FROM tasks WHERE user_id = $1 AND parent_task_id = $2::bigint
-`
-
-type TaskSubtaskIDsParams struct {
-	UserID int64
-	ID     int64
-}
-
-func (q *Queries) TaskSubtaskIDs(ctx context.Context, arg TaskSubtaskIDsParams) ([]int64, error) {
-	rows, err := q.db.Query(ctx, taskSubtaskIDs, arg.UserID, arg.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []int64{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const taskTouch = `-- name: TaskTouch :exec
-UPDATE tasks SET version = version + 1, updated_at = now()
-WHERE user_id = $1 AND id = ANY($2::bigint[])
-`
-
-type TaskTouchParams struct {
-	UserID int64
-	Ids    []int64
-}
-
-// TaskTouch marks tasks changed whose tag list changed from outside (tag
-// rename, merge, delete) or whose project changed with their parent's:
-// their ETags must change.
-func (q *Queries) TaskTouch(ctx context.Context, arg TaskTouchParams) error {
-	_, err := q.db.Exec(ctx, taskTouch, arg.UserID, arg.Ids)
-	return err
 }
 
 const taskUpdate = `-- name: TaskUpdate :one

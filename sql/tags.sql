@@ -39,10 +39,17 @@ SELECT t.user_id, t.id, t.project_id, t.parent_task_id, t.title, t.description,
 FROM task_rows t
 WHERE t.user_id = @user_id AND t.id = @task_id;
 
--- name: TaskTagRemove :execrows
-DELETE FROM task_tags tt USING tags g
-WHERE tt.user_id = @user_id AND tt.task_id = @task_id
-  AND g.user_id = tt.user_id AND g.id = tt.tag_id AND g.name = @name;
+-- TaskTagRemove takes one tag off a task and, when it had it, gives the
+-- task a new version (its ETag covers its tags).
+-- name: TaskTagRemove :exec
+WITH removed AS (
+    DELETE FROM task_tags tt USING tags g
+    WHERE tt.user_id = @user_id AND tt.task_id = @task_id
+      AND g.user_id = tt.user_id AND g.id = tt.tag_id AND g.name = @name
+    RETURNING tt.task_id
+)
+UPDATE tasks SET version = version + 1, updated_at = now()
+WHERE tasks.user_id = @user_id AND tasks.id = @task_id AND EXISTS (SELECT 1 FROM removed);
 
 -- name: TagGet :one
 SELECT g.id, g.name, g.version, g.created_at,

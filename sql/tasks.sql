@@ -42,25 +42,40 @@ JOIN projects p ON p.user_id = t.user_id AND p.id = t.project_id
 WHERE t.user_id = @user_id AND t.id = @id
 FOR UPDATE OF t;
 
--- TaskPlacement checks where a task is to go: the project (locked
--- against archiving meanwhile) and, when given, the parent (locked against
--- completion meanwhile). A missing row means a bad reference.
--- name: TaskPlacement :one
-WITH project AS (
-    SELECT pr.archived_at FROM projects pr
-    WHERE pr.user_id = @user_id AND pr.id = @project_id
-    FOR SHARE
+-- TaskLockForPatch is TaskLock for a PATCH, which may also move the task:
+-- it checks where the task is to go (target_project_id, or the current
+-- project; target_parent_id when parent_set, or the current parent) and
+-- locks the target project and parent FOR SHARE, against a concurrent
+-- archive or completion. A target that is not there reads as not found.
+-- name: TaskLockForPatch :one
+WITH cur AS (
+    SELECT t.* FROM tasks t WHERE t.user_id = @user_id AND t.id = @id FOR UPDATE
+), target AS (
+    SELECT coalesce(sqlc.narg(target_project_id)::bigint, cur.project_id) AS project_id,
+           CASE WHEN @parent_set::bool THEN sqlc.narg(target_parent_id)::bigint ELSE cur.parent_task_id END AS parent_id
+    FROM cur
+), project AS (
+    SELECT pr.archived_at FROM projects pr, target
+    WHERE pr.user_id = @user_id AND pr.id = target.project_id
+    FOR SHARE OF pr
 ), parent AS (
-    SELECT pt.project_id, pt.parent_task_id, pt.status FROM tasks pt
-    WHERE pt.user_id = @user_id AND pt.id = sqlc.narg(parent_task_id)::bigint
-    FOR SHARE
+    SELECT pt.project_id, pt.parent_task_id, pt.status FROM tasks pt, target
+    WHERE pt.user_id = @user_id AND pt.id = target.parent_id
+    FOR SHARE OF pt
 )
-SELECT EXISTS (SELECT 1 FROM project)::bool AS project_found,
-       coalesce((SELECT archived_at IS NOT NULL FROM project), false)::bool AS project_archived,
-       EXISTS (SELECT 1 FROM parent)::bool AS parent_found,
-       coalesce((SELECT project_id FROM parent), 0)::bigint AS parent_project_id,
-       coalesce((SELECT parent_task_id IS NOT NULL FROM parent), false)::bool AS parent_is_subtask,
-       coalesce((SELECT status = 'done' FROM parent), false)::bool AS parent_done;
+SELECT cur.id, cur.project_id, cur.parent_task_id, cur.status, cur.version,
+       (SELECT p.archived_at IS NOT NULL FROM projects p
+        WHERE p.user_id = cur.user_id AND p.id = cur.project_id)::bool AS project_archived,
+       EXISTS (SELECT 1 FROM tasks s WHERE s.user_id = cur.user_id AND s.parent_task_id = cur.id)::bool AS has_subtasks,
+       EXISTS (SELECT 1 FROM tasks s WHERE s.user_id = cur.user_id AND s.parent_task_id = cur.id
+               AND s.status NOT IN ('done', 'cancelled'))::bool AS has_open_subtasks,
+       EXISTS (SELECT 1 FROM project)::bool AS target_project_found,
+       coalesce((SELECT project.archived_at IS NOT NULL FROM project), false)::bool AS target_project_archived,
+       EXISTS (SELECT 1 FROM parent)::bool AS target_parent_found,
+       coalesce((SELECT parent.project_id FROM parent), 0)::bigint AS target_parent_project_id,
+       coalesce((SELECT parent.parent_task_id IS NOT NULL FROM parent), false)::bool AS target_parent_is_subtask,
+       coalesce((SELECT parent.status = 'done' FROM parent), false)::bool AS target_parent_done
+FROM cur;
 
 -- TaskCreate creates a task with its tags in one statement and answers
 -- it as task_rows would, plus what the hierarchy rules need to know about
@@ -158,16 +173,6 @@ RETURNING tasks.user_id, tasks.id, tasks.project_id, tasks.parent_task_id, tasks
            WHERE s.user_id = tasks.user_id AND s.parent_task_id = tasks.id) AS subtask_count,
           (SELECT count(*) FROM comments c
            WHERE c.user_id = tasks.user_id AND c.task_id = tasks.id) AS comment_count;
-
--- TaskTouch marks tasks changed whose tag list changed from outside (tag
--- rename, merge, delete) or whose project changed with their parent's:
--- their ETags must change.
--- name: TaskTouch :exec
-UPDATE tasks SET version = version + 1, updated_at = now()
-WHERE user_id = @user_id AND id = ANY(@ids::bigint[]);
-
--- name: TaskSubtaskIDs :many
-SELECT id FROM tasks WHERE user_id = @user_id AND parent_task_id = @id::bigint;
 
 -- name: TaskComplete :exec
 UPDATE tasks SET status = 'done', completed_at = now(), version = version + 1, updated_at = now()

@@ -84,6 +84,21 @@ CREATE TABLE tasks (
     CONSTRAINT tasks_estimated_hours_check CHECK (estimated_hours BETWEEN 0 AND 10000),
     CONSTRAINT tasks_completed_at_check CHECK ((status = 'done') = (completed_at IS NOT NULL))
 );
+-- A subtask moves with its parent through the foreign key's ON UPDATE
+-- CASCADE, which changes the subtask's project_id behind the API's back:
+-- this gives it a new version (ETag) and updated_at, as any move would.
+CREATE FUNCTION tasks_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.project_id IS DISTINCT FROM OLD.project_id AND NEW.version = OLD.version THEN
+        NEW.version := OLD.version + 1;
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER tasks_moved BEFORE UPDATE OF project_id ON tasks
+    FOR EACH ROW EXECUTE FUNCTION tasks_moved();
+
 -- Listing is keyset on id within a user; each filter has an index that
 -- ends in id so a page stays an index range scan.
 CREATE INDEX tasks_project_idx ON tasks (user_id, project_id, id);
@@ -178,6 +193,7 @@ DROP TABLE comments;
 DROP TABLE task_tags;
 DROP TABLE tags;
 DROP TABLE tasks;
+DROP FUNCTION tasks_moved();
 DROP TABLE projects;
 DROP TABLE tokens;
 DROP TABLE users;
