@@ -140,6 +140,12 @@ func run(ctx context.Context, c config) error {
 			return err
 		}
 		r := b.measure(ctx, fmt.Sprintf("get-task x%d, db 2ms away", c.many), scenarios["get-task"], c.many, c.duration)
+		if c.pgbench {
+			// The ceiling here is what the pool's connections can do across
+			// the same 2 ms: pgbench with as many clients as taskd has
+			// connections, through the same delaying proxy.
+			r.ceiling = b.runPgbench(ctx, work, "get-task-far", pgbenchScripts["get-task"], c.maxConns, c.duration)
+		}
 		results = append(results, r)
 	}
 	printResults(os.Stdout, c, results)
