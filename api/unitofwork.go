@@ -50,8 +50,8 @@ func (s *server) onCommit(ctx context.Context, fn func()) {
 type uowKey struct{}
 
 // inTx runs fn in the request's transaction: the handlers of writes call
-// it for their unit of work. Outside a write request (the command line,
-// tests of single functions) it opens a transaction of its own.
+// it for their unit of work. Called outside a write request (a handler
+// run directly) it opens a transaction of its own.
 func (s *server) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
 	uow, ok := ctx.Value(uowKey{}).(*unitOfWork)
 	if !ok {
