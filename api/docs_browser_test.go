@@ -54,7 +54,7 @@ func TestDocsPageInABrowser(t *testing.T) {
 	// complaints about event fields it does not know.
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(func(string, ...any) {}))
 	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancelTimeout()
 
 	const me = `#operations-Users-get-me`
@@ -67,7 +67,7 @@ func TestDocsPageInABrowser(t *testing.T) {
 	require.NoError(t, chromedp.Run(ctx))
 	step := func(name string, actions ...chromedp.Action) {
 		t.Helper()
-		stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		stepCtx, cancel := context.WithTimeout(ctx, 45*time.Second)
 		defer cancel()
 		if err := chromedp.Run(stepCtx, actions...); err != nil {
 			var shot []byte
