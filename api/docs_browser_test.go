@@ -72,7 +72,8 @@ func TestDocsPageInABrowser(t *testing.T) {
 		if err := chromedp.Run(stepCtx, actions...); err != nil {
 			var shot []byte
 			_ = chromedp.Run(ctx, chromedp.FullScreenshot(&shot, 100))
-			_ = os.WriteFile(filepath.Join(t.TempDir(), "failed.png"), shot, 0o644)
+			_ = os.MkdirAll(filepath.Join("..", ".data", "screenshots"), 0o755)
+			_ = os.WriteFile(filepath.Join("..", ".data", "screenshots", "failed.png"), shot, 0o644)
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
@@ -85,10 +86,19 @@ func TestDocsPageInABrowser(t *testing.T) {
 	step("expand GET /v1/me",
 		chromedp.Click(me+` .opblock-summary`, chromedp.ByQuery),
 		chromedp.WaitVisible(me+` .execute`, chromedp.ByQuery))
-	step("execute",
-		chromedp.Click(me+` .execute`, chromedp.ByQuery),
-		chromedp.WaitVisible(me+` .live-responses-table tbody .response-col_status`, chromedp.ByQuery),
-		chromedp.Text(me+` .live-responses-table tbody .response-col_status`, &status, chromedp.ByQuery),
+	// Swagger UI sometimes takes a moment to wire the button after the
+	// operation opens: a click that produced no response is repeated.
+	live := me + ` .live-responses-table tbody .response-col_status`
+	executed := false
+	for attempt := 0; attempt < 3 && !executed; attempt++ {
+		step("execute", chromedp.Click(me+` .execute`, chromedp.ByQuery))
+		waitCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		executed = chromedp.Run(waitCtx, chromedp.WaitVisible(live, chromedp.ByQuery)) == nil
+		cancel()
+	}
+	require.True(t, executed, "try-it-out produced a response")
+	step("read the response",
+		chromedp.Text(live, &status, chromedp.ByQuery),
 		chromedp.Text(me+` .live-responses-table tbody .response-col_description`, &responseBody, chromedp.ByQuery))
 	step("look back",
 		// Everything the page fetched: documents, scripts, styles, XHR.
