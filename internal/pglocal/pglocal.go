@@ -75,20 +75,11 @@ func versionOf(binDir string) float64 {
 // server on it listening on 127.0.0.1 at a free port. When a server is
 // already running on dir, Start reuses it and Stop leaves it running.
 func Start(ctx context.Context, dir string, opts Options) (*Cluster, error) {
-	bin, err := BinDir()
+	c, err := cluster(dir)
 	if err != nil {
 		return nil, err
 	}
-	dir, err = filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	c := &Cluster{Dir: dir, bin: bin}
-	if os.Geteuid() == 0 {
-		if c.owner, err = user.Lookup("postgres"); err != nil {
-			return nil, fmt.Errorf("running as root, PostgreSQL needs the `postgres` OS user, which does not exist: %w", err)
-		}
-	}
+	dir = c.Dir
 	if err := c.ensureDir(); err != nil {
 		return nil, err
 	}
@@ -140,18 +131,31 @@ func (c *Cluster) Stop() error {
 // StopDir stops, without waiting for clients, a server left running on
 // dir by a process that died before it could stop it.
 func StopDir(ctx context.Context, dir string) error {
-	bin, err := BinDir()
+	c, err := cluster(dir)
 	if err != nil {
 		return err
+	}
+	_, err = c.run(ctx, "pg_ctl", "stop", "-D", c.Dir, "-m", "immediate", "-w")
+	return err
+}
+
+// cluster describes the cluster at dir: where its binaries are and, when
+// this process is root, the OS user the server must run as.
+func cluster(dir string) (*Cluster, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, err
 	}
 	c := &Cluster{Dir: dir, bin: bin}
 	if os.Geteuid() == 0 {
 		if c.owner, err = user.Lookup("postgres"); err != nil {
-			return err
+			return nil, fmt.Errorf("running as root, PostgreSQL needs the `postgres` OS user, which does not exist: %w", err)
 		}
 	}
-	_, err = c.run(ctx, "pg_ctl", "stop", "-D", dir, "-m", "immediate", "-w")
-	return err
+	return c, nil
 }
 
 func (c *Cluster) ensureDir() error {
