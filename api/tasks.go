@@ -158,20 +158,6 @@ func (s *server) withLockedTask(ctx context.Context, id int64, write func(q *db.
 	}))
 }
 
-// updateTask is withLockedTask for writes that answer the task as
-// committed.
-func (s *server) updateTask(ctx context.Context, id int64, write func(q *db.Queries, cur db.TaskLockRow) error) (*TaskOutput, error) {
-	var out *TaskOutput
-	err := s.withLockedTask(ctx, id, func(q *db.Queries, cur db.TaskLockRow) (err error) {
-		if err = write(q, cur); err != nil {
-			return err
-		}
-		out, err = taskOutput(ctx, q, caller(ctx).ID, id)
-		return err
-	})
-	return out, err
-}
-
 func (s *server) getTask(ctx context.Context, in *TaskPath) (*TaskOutput, error) {
 	out, err := taskOutput(ctx, db.New(s.pool), caller(ctx).ID, in.ID)
 	if err != nil {
@@ -448,17 +434,25 @@ func (s *server) deleteTask(ctx context.Context, in *TaskDeleteInput) (*struct{}
 }
 
 func (s *server) completeTask(ctx context.Context, in *TaskPath) (*TaskOutput, error) {
-	return s.updateTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
+	var out *TaskOutput
+	err := s.withLockedTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) (err error) {
 		switch {
 		case cur.ProjectArchived:
 			return errArchived(cur.ProjectID)
-		case cur.Status == db.TaskStatusDone:
-			return nil // idempotent
-		case cur.HasOpenSubtasks:
+		case cur.Status != db.TaskStatusDone && cur.HasOpenSubtasks:
 			return errOpenSubtasks(in.ID)
+		case cur.Status != db.TaskStatusDone: // done already: idempotent
+			if err = q.TaskComplete(ctx, db.TaskCompleteParams{UserID: caller(ctx).ID, ID: in.ID}); err != nil {
+				return err
+			}
 		}
-		return q.TaskComplete(ctx, db.TaskCompleteParams{UserID: caller(ctx).ID, ID: in.ID})
+		out, err = taskOutput(ctx, q, caller(ctx).ID, in.ID)
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Resolve refuses null for the fields that cannot be cleared.
