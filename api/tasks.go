@@ -370,6 +370,11 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 		if b.Status.Set && status == db.TaskStatusDone && cur.Status != db.TaskStatusDone && cur.HasOpenSubtasks {
 			return errOpenSubtasks(in.ID)
 		}
+		// Reopening a subtask of a done parent would leave the parent done
+		// with an open subtask, as adding one would.
+		if parent != nil && !reparenting && isOpen(status) && !isOpen(cur.Status) && cur.TargetParentDone {
+			return huma.Error409Conflict("the parent task is done; reopen it before reopening a subtask")
+		}
 		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
 			return err
 		}
