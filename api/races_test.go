@@ -385,7 +385,9 @@ func tagRace(t *testing.T, change func(e *env, old, other int64) *response, allo
 		task := e.newTask(map[string]any{"project_id": p, "title": fmt.Sprint("task ", i)})
 		return raceRound{
 			a: func() *response { return change(e, old, other) },
-			b: func() *response { return e.do("POST", taskPath(task)+"/tags", map[string]any{"tags": []string{oldName}}) },
+			b: func() *response {
+				return e.do("POST", taskPath(task)+"/tags", map[string]any{"tags": []string{oldName}})
+			},
 			check: func(ra, rb *response) string {
 				if ra.Code >= 300 || rb.Code != http.StatusOK {
 					return "a request failed"
@@ -482,7 +484,9 @@ func TestRaceTagMergeVersusTargetDelete(t *testing.T) {
 		fromID := id(e.do("POST", "/v1/tags", map[string]any{"name": from}))
 		intoID := id(e.do("POST", "/v1/tags", map[string]any{"name": into}))
 		return raceRound{
-			a: func() *response { return e.do("POST", fmt.Sprint("/v1/tags/", fromID, "/merge"), map[string]any{"into": intoID}) },
+			a: func() *response {
+				return e.do("POST", fmt.Sprint("/v1/tags/", fromID, "/merge"), map[string]any{"into": intoID})
+			},
 			b: func() *response { return e.do("DELETE", fmt.Sprint("/v1/tags/", intoID), nil) },
 			check: func(ra, rb *response) string {
 				if rb.Code != http.StatusNoContent {
