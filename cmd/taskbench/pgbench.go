@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,9 +102,16 @@ func (b *bench) runPgbench(ctx context.Context, work, name string, script func(*
 		return 0
 	}
 	host, port, _ := strings.Cut(b.proxy.addr(), ":")
+	u, err := url.Parse(b.dbURL)
+	if err != nil {
+		return 0
+	}
+	password, _ := u.User.Password()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pgbench"), "-n", "-M", "prepared",
 		"-c", strconv.Itoa(n), "-j", "2", "-T", strconv.Itoa(int(d.Seconds())),
-		"-h", host, "-p", port, "-U", "postgres", "-f", path, "taskd")
+		"-h", host, "-p", port, "-U", u.User.Username(), "-f", path, "taskd")
+	// In the environment, not on the command line, where ps shows it.
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+password)
 	out, err := cmd.CombinedOutput()
 	m := tpsLine.FindSubmatch(out)
 	if err != nil || m == nil {

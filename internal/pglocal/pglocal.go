@@ -2,14 +2,23 @@
 // this machine, so that `taskd serve` and the tests need no database set
 // up by hand. PostgreSQL refuses to run as root; when the process is root
 // the server commands run as the `postgres` OS user through runuser.
+//
+// Every connection, over TCP or the socket, must give the superuser's
+// password: otherwise any local user or process could read and change all
+// the data, and, as a superuser can, run programs as the server's OS
+// user. The password is generated per cluster and kept beside the data
+// directory in a file only its owner can read (see PasswordFile).
 package pglocal
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -18,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrNoBinaries says that initdb and pg_ctl were found nowhere.
@@ -36,11 +47,19 @@ type Options struct {
 
 // Cluster is a running local PostgreSQL server.
 type Cluster struct {
-	Dir   string // data directory
-	Port  int
-	bin   string
-	owner *user.User // OS user the server runs as; nil: the current one
-	owned bool       // started by this process, so Stop stops it
+	Dir      string // data directory
+	Port     int
+	password string // the postgres role's, from PasswordFile
+	bin      string
+	owner    *user.User // OS user the server runs as; nil: the current one
+	owned    bool       // started by this process, so Stop stops it
+}
+
+// PasswordFile is where the password of the cluster at dir is kept: beside
+// the data directory rather than in it, because initdb wants an empty
+// directory and reads the password before the cluster exists.
+func PasswordFile(dir string) string {
+	return filepath.Clean(dir) + ".password"
 }
 
 // BinDir finds the directory holding initdb and pg_ctl: PATH first, then
@@ -74,49 +93,82 @@ func versionOf(binDir string) float64 {
 // Start initializes dir as a cluster when it is not one yet and starts a
 // server on it listening on 127.0.0.1 at a free port. When a server is
 // already running on dir, Start reuses it and Stop leaves it running.
+// A cluster made by an older taskd, which trusted every local connection,
+// gets a password on the way: the data of those who upgrade is the data
+// worth protecting.
 func Start(ctx context.Context, dir string, opts Options) (*Cluster, error) {
 	c, err := cluster(dir)
 	if err != nil {
 		return nil, err
 	}
-	dir = c.Dir
 	if err := c.ensureDir(); err != nil {
 		return nil, err
 	}
-	if !fileExists(filepath.Join(dir, "PG_VERSION")) {
+	trusting := false
+	if !fileExists(filepath.Join(c.Dir, "PG_VERSION")) {
 		if err := c.initdb(ctx, opts); err != nil {
 			return nil, err
 		}
+	} else {
+		if trusting, err = c.trusting(); err != nil {
+			return nil, err
+		}
+		if err := c.loadPassword(trusting); err != nil {
+			return nil, err
+		}
 	}
+	if err := c.serve(ctx, opts); err != nil {
+		return nil, err
+	}
+	if trusting {
+		if err := c.requirePassword(ctx); err != nil {
+			_ = c.Stop()
+			return nil, fmt.Errorf("requiring a password on the cluster in %s: %w", c.Dir, err)
+		}
+	}
+	return c, nil
+}
+
+// serve reuses the server running on c.Dir or starts one.
+func (c *Cluster) serve(ctx context.Context, opts Options) error {
 	if port, ok := c.runningPort(ctx); ok {
 		c.Port = port
-		return c, nil
+		return nil
 	}
+	var err error
 	if opts.Port != 0 {
 		c.Port = opts.Port
 		if err = c.start(ctx, opts); err != nil {
-			return nil, err
+			return err
 		}
 		c.owned = true
-		return c, nil
+		return nil
 	}
 	// A free port can be taken by someone else between our probe and the
 	// server's bind; try a few.
 	for range 3 {
 		if c.Port, err = freePort(); err != nil {
-			return nil, err
+			return err
 		}
 		if err = c.start(ctx, opts); err == nil {
 			c.owned = true
-			return c, nil
+			return nil
 		}
 	}
-	return nil, err
+	return err
 }
 
-// URL is a connection URL for database name on this cluster.
+// URL is a connection URL, password included, for database name on this
+// cluster.
 func (c *Cluster) URL(name string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, name)
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword("postgres", c.password),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)),
+		Path:     "/" + name,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
 }
 
 // Stop stops the server if this process started it.
@@ -184,11 +236,137 @@ func (c *Cluster) ensureDir() error {
 }
 
 func (c *Cluster) initdb(ctx context.Context, opts Options) error {
-	args := []string{"-D", c.Dir, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"}
+	// A password file left by an initdb that failed belongs to no cluster:
+	// always a fresh one.
+	if err := c.newPassword(); err != nil {
+		return err
+	}
+	args := []string{"-D", c.Dir, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=" + PasswordFile(c.Dir),
+		"--encoding=UTF8", "--locale=C.UTF-8"}
 	if opts.Throwaway {
 		args = append(args, "--no-sync")
 	}
 	_, err := c.run(ctx, "initdb", args...)
+	return err
+}
+
+// newPassword generates the cluster's password and writes PasswordFile,
+// owned by the server's OS user so that initdb can read it.
+func (c *Cluster) newPassword() error {
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	c.password = hex.EncodeToString(raw)
+	return c.writePrivate(PasswordFile(c.Dir), []byte(c.password+"\n"))
+}
+
+// loadPassword reads PasswordFile. A cluster that still trusts every
+// connection (made by an older taskd) has none yet: it gets a new one,
+// which requirePassword then sets.
+func (c *Cluster) loadPassword(trusting bool) error {
+	path := PasswordFile(c.Dir)
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if trusting {
+			return c.newPassword()
+		}
+		return fmt.Errorf("the PostgreSQL cluster in %s requires a password, and %s, which held it, is missing: restore it, or delete the cluster (its data too) to start afresh", c.Dir, path)
+	}
+	if err != nil {
+		return err
+	}
+	c.password = strings.TrimSpace(string(raw))
+	if c.password == "" {
+		return fmt.Errorf("%s is empty", path)
+	}
+	// A password others can read protects nothing.
+	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+		return os.Chmod(path, 0o600)
+	}
+	return nil
+}
+
+// trusting reports whether pg_hba.conf lets some connection in without a
+// password, as clusters made by older versions of this package do.
+func (c *Cluster) trusting() (bool, error) {
+	hba, err := os.ReadFile(filepath.Join(c.Dir, "pg_hba.conf"))
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(hba), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if f := strings.Fields(line); len(f) > 0 && f[len(f)-1] == "trust" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// hba replaces the pg_hba.conf of a trusting cluster with what
+// initdb --auth=scram-sha-256 would have written: a user's own rules were
+// never expected in a cluster taskd manages.
+const hba = `# Written by taskd (internal/pglocal): every connection gives the password.
+# TYPE  DATABASE        USER            ADDRESS                 METHOD
+local   all             all                                     scram-sha-256
+host    all             all             127.0.0.1/32            scram-sha-256
+host    all             all             ::1/128                 scram-sha-256
+local   replication     all                                     scram-sha-256
+host    replication     all             127.0.0.1/32            scram-sha-256
+host    replication     all             ::1/128                 scram-sha-256
+`
+
+// requirePassword gives the postgres role c.password and makes pg_hba.conf
+// ask for it, on a running cluster that trusts connections. Each step can
+// be redone, so a Start that dies half-way is finished by the next one.
+func (c *Cluster) requirePassword(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres")) // trusted: the password is not asked yet
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	// Older servers store md5 by default, which scram-sha-256 cannot check.
+	if _, err := conn.Exec(ctx, "SET password_encryption = 'scram-sha-256'"); err != nil {
+		return err
+	}
+	// A literal: ALTER ROLE takes no parameters. The password is hex.
+	if _, err := conn.Exec(ctx, "ALTER ROLE postgres PASSWORD '"+c.password+"'"); err != nil {
+		return err
+	}
+	if err := c.writePrivate(filepath.Join(c.Dir, "pg_hba.conf"), []byte(hba)); err != nil {
+		return err
+	}
+	_, err = c.run(ctx, "pg_ctl", "reload", "-D", c.Dir)
+	return err
+}
+
+// writePrivate replaces path with data, readable only by the server's OS
+// user (and root), in one rename so that no reader sees half a file.
+func (c *Cluster) writePrivate(path string, data []byte) error {
+	tmp := path + ".tmp"
+	_ = os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync() // a crash must not leave an empty password file
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && c.owner != nil {
+		uid, _ := strconv.Atoi(c.owner.Uid)
+		gid, _ := strconv.Atoi(c.owner.Gid)
+		err = os.Chown(tmp, uid, gid)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
 	return err
 }
 
