@@ -62,6 +62,11 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 		go s.tokens.listen(opts.Background, pool, s.log)
 	}
 
+	// A body field must be named exactly: "Title" is an unknown field
+	// (422), not title. Huma matches names case-insensitively by default,
+	// as encoding/json does, and offers only this package-level switch.
+	huma.ValidateStrictCasing = true
+
 	mux := http.NewServeMux()
 	api := humago.New(mux, config())
 	api.UseMiddleware(s.observe, s.authenticate(api), s.transact(api))
@@ -81,7 +86,7 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	registerDocs(mux)
-	return s, withRequestID(withDeadline(opts.RequestTimeout, notModified(mux))), api
+	return s, withRequestID(responseHeaders(withDeadline(opts.RequestTimeout, notModified(mux)))), api
 }
 
 func config() huma.Config {

@@ -48,12 +48,12 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			next(ctx)
 			return
 		}
-		secret, ok := strings.CutPrefix(ctx.Header("Authorization"), "Bearer ")
-		if !ok || secret == "" {
+		secret, ok := bearerToken(ctx.Header("Authorization"))
+		if !ok {
 			unauthorized(api, ctx, "missing bearer token: send Authorization: Bearer <token>")
 			return
 		}
-		hash := HashToken(strings.TrimSpace(secret))
+		hash := HashToken(secret)
 		user, err := s.tokens.user(hash, func() (db.User, error) { return db.New(s.pool).TokenUser(ctx.Context(), hash) })
 		if errors.Is(err, pgx.ErrNoRows) {
 			unauthorized(api, ctx, "unknown or revoked token")
@@ -67,6 +67,14 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 		ctx = huma.WithValue(ctx, userKey{}, user)
 		next(huma.WithValue(ctx, serverKey{}, s))
 	}
+}
+
+// bearerToken reads "Bearer <token>"; the scheme name is
+// case-insensitive (RFC 9110 section 11.1), the token is not.
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, bearerScheme) && token != ""
 }
 
 func unauthorized(api huma.API, ctx huma.Context, msg string) {

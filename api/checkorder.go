@@ -57,9 +57,17 @@ type resourceLookup struct {
 type pathParams func(name string) string
 
 func (p pathParams) id(name string) int64 {
-	id, _ := strconv.ParseInt(p(name), 10, 64)
+	id, err := strconv.ParseInt(p(name), 10, 64)
+	if err != nil || id > maxID {
+		return 0
+	}
 	return id
 }
+
+// maxID is the largest id the contract allows: ids stay below 2^53 so
+// that every JSON client (JavaScript's numbers included) reads them
+// exactly. Larger path ids are malformed (422), not missing (404).
+const maxID = 1<<53 - 1
 
 type serverKey struct{}
 

@@ -26,8 +26,8 @@ func commentFromRow(c db.Comment) Comment {
 
 // CommentPath addresses one comment of one task.
 type CommentPath struct {
-	ID        int64 `path:"id" minimum:"1" example:"42" doc:"The task's id."`
-	CommentID int64 `path:"comment_id" minimum:"1" example:"3" doc:"The comment's id."`
+	ID        int64 `path:"id" minimum:"1" maximum:"9007199254740991" example:"42" doc:"The task's id."`
+	CommentID int64 `path:"comment_id" minimum:"1" maximum:"9007199254740991" example:"3" doc:"The comment's id."`
 }
 
 type CommentBody struct {
@@ -39,10 +39,15 @@ type CommentCreateInput struct {
 	Body CommentBody
 }
 
+// Resolve refuses null content.
+func (in *CommentPatchInput) Resolve(huma.Context) []error { return rejectNulls(&in.Body) }
+
 type CommentPatchInput struct {
 	CommentPath
 	Conditional
-	Body CommentBody
+	Body struct {
+		Content Optional[string] `json:"content,omitempty" minLength:"1" maxLength:"20000" example:"Draft is **ready** for review." doc:"New content (markdown, 1..20000 characters); absent leaves it unchanged."`
+	}
 }
 
 type CommentDeleteInput struct {
@@ -161,7 +166,12 @@ func (s *server) patchComment(ctx context.Context, in *CommentPatchInput) (*Comm
 		if err = lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
 			return err
 		}
-		c, err = q.CommentUpdate(ctx, db.CommentUpdateParams{UserID: userID, TaskID: in.ID, ID: in.CommentID, Content: in.Body.Content})
+		if emptyPatch(&in.Body) {
+			// {} changes nothing.
+			c, err = q.CommentGet(ctx, db.CommentGetParams{UserID: userID, TaskID: in.ID, ID: in.CommentID})
+			return err
+		}
+		c, err = q.CommentUpdate(ctx, db.CommentUpdateParams{UserID: userID, TaskID: in.ID, ID: in.CommentID, Content: in.Body.Content.Value})
 		return err
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,9 +61,17 @@ func TestIdempotencyErrorsAreNotStored(t *testing.T) {
 
 func TestIdempotentSignUpReturnsTheSameToken(t *testing.T) {
 	e := setup(t)
-	first := e.as("").do("POST", "/v1/users", `{"name": "carol"}`, "Idempotency-Key", "signup-1").requireStatus(http.StatusCreated)
-	again := e.as("").do("POST", "/v1/users", `{"name": "carol"}`, "Idempotency-Key", "signup-1").requireStatus(http.StatusCreated)
+	// A sign-up key stands for the token it replays: short ones are refused.
+	e.as("").do("POST", "/v1/users", `{"name": "carol"}`, "Idempotency-Key", strings.Repeat("k", 31)).
+		requireProblem(http.StatusUnprocessableEntity, "header.Idempotency-Key")
+	require.Equal(t, 0, e.count(`SELECT count(*) FROM users WHERE name = 'carol'`))
+
+	key := strings.Repeat("k", 32)
+	first := e.as("").do("POST", "/v1/users", `{"name": "carol"}`, "Idempotency-Key", key).requireStatus(http.StatusCreated)
+	again := e.as("").do("POST", "/v1/users", `{"name": "carol"}`, "Idempotency-Key", key).requireStatus(http.StatusCreated)
 	require.Equal(t, first.object()["token"], again.object()["token"])
+	require.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
+	require.Equal(t, "no-store", again.Header.Get("Cache-Control"), "a replayed secret is not cached either")
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM users WHERE name = 'carol'`))
 	e.as(again.object()["token"].(string)).do("GET", "/v1/me", nil).requireStatus(http.StatusOK)
 }
@@ -112,9 +121,9 @@ func TestExpiredIdempotencyKeys(t *testing.T) {
 		close(done)
 	}()
 	require.Eventually(t, func() bool {
-		return e.count(`SELECT count(*) FROM idempotency_keys WHERE key = 'k'`) == 0
+		return e.count(`SELECT count(*) FROM idempotency_keys WHERE key_hash = sha256('k')`) == 0
 	}, 10*time.Second, 10*time.Millisecond)
 	cancel()
 	<-done
-	require.Equal(t, 1, e.count(`SELECT count(*) FROM idempotency_keys WHERE key = 'live'`), "live keys stay")
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM idempotency_keys WHERE key_hash = sha256('live')`), "live keys stay")
 }

@@ -45,6 +45,20 @@ func (o Optional[T]) Ptr() *T {
 
 func (o Optional[T]) isNull() bool { return o.Null }
 
+// emptyPatch reports a merge patch body with no field present ({}),
+// which every PATCH answers with the resource unchanged, ETag included.
+func emptyPatch(body any) bool {
+	v := reflect.ValueOf(body).Elem()
+	for _, f := range reflect.VisibleFields(v.Type()) {
+		if o, ok := v.FieldByIndex(f.Index).Interface().(interface{ isSet() bool }); ok && o.isSet() {
+			return false
+		}
+	}
+	return true
+}
+
+func (o Optional[T]) isSet() bool { return o.Set }
+
 // rejectNulls reports each Optional field of a body that is null although
 // its schema is not nullable. Huma's validator lets null through for any
 // field that may be absent, so PATCH inputs call this from Resolve.

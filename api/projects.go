@@ -58,7 +58,7 @@ const colorPattern = "^#[0-9a-fA-F]{6}$"
 
 // ProjectPath addresses one project.
 type ProjectPath struct {
-	ID int64 `path:"id" minimum:"1" example:"1" doc:"The project's id."`
+	ID int64 `path:"id" minimum:"1" maximum:"9007199254740991" example:"1" doc:"The project's id."`
 }
 
 type ProjectCreateInput struct {
@@ -198,9 +198,16 @@ func (s *server) patchProject(ctx context.Context, in *ProjectPatchInput) (*Proj
 		if locked.ArchivedAt != nil {
 			return errArchived(in.ID)
 		}
-		if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
+		if emptyPatch(&in.Body) {
+			// {} changes nothing, not even the ETag.
+			if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
+				return err
+			}
+			p, err = q.ProjectGet(ctx, db.ProjectGetParams{UserID: caller(ctx).ID, ID: in.ID})
 			return err
 		}
+		// The update runs before the If-Match check so that a name clash
+		// answers 409 first, as the contract orders; a 412 rolls it back.
 		p, err = q.ProjectUpdate(ctx, db.ProjectUpdateParams{
 			UserID:         caller(ctx).ID,
 			ID:             in.ID,
@@ -211,7 +218,10 @@ func (s *server) patchProject(ctx context.Context, in *ProjectPatchInput) (*Proj
 			ColorSet:       b.Color.Set,
 			Color:          lowerPtr(b.Color.Ptr()),
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return checkIfMatch(in.IfMatch, locked.Version)
 	})
 	if err != nil {
 		return nil, s.problem(ctx, err)

@@ -79,7 +79,7 @@ func tagFromRow[R tagRow](r R) Tag {
 }
 
 type TagPath struct {
-	ID int64 `path:"id" minimum:"1" example:"7" doc:"The tag's id."`
+	ID int64 `path:"id" minimum:"1" maximum:"9007199254740991" example:"7" doc:"The tag's id."`
 }
 
 type TagOutput struct {
@@ -100,8 +100,13 @@ type TagCreateInput struct {
 type TagPatchInput struct {
 	TagPath
 	Conditional
-	Body TagNameBody
+	Body struct {
+		Name Optional[string] `json:"name,omitempty" minLength:"1" maxLength:"1000" example:"Web Dev" doc:"New name, normalized; absent leaves it unchanged."`
+	}
 }
+
+// Resolve refuses a null name.
+func (in *TagPatchInput) Resolve(huma.Context) []error { return rejectNulls(&in.Body) }
 
 type TagDeleteInput struct {
 	TagPath
@@ -152,6 +157,7 @@ func registerTags(api huma.API, s *server) {
 	create := operation("create-tag", http.MethodPost, "/v1/tags", tag, "Create a tag",
 		"201 with the new tag, or 200 with the existing one when the normalized name exists.", http.StatusCreated)
 	huma.Register(api, create, s.createTag)
+	declareExistingTagResponse(api.OpenAPI().Paths["/v1/tags"].Post)
 
 	patch := operation("rename-tag", http.MethodPatch, "/v1/tags/{id}", tag, "Rename a tag",
 		"Renames the tag on every task, archived projects included. 409 when another tag has the name.", http.StatusOK)
@@ -170,6 +176,16 @@ func registerTags(api huma.API, s *server) {
 	cleanup := operation("cleanup-tags", http.MethodPost, "/v1/tags/cleanup", tag, "Delete unused tags",
 		"Deletes every tag that no task carries and says how many went.", http.StatusOK)
 	huma.Register(api, cleanup, s.cleanupTags)
+}
+
+// declareExistingTagResponse documents create-tag's 200: the same body
+// and headers as its 201, for a name that already has a tag. Huma
+// declares only an operation's default status, and generated clients
+// need the 200 to read the answer at all.
+func declareExistingTagResponse(op *huma.Operation) {
+	existing := *op.Responses["201"]
+	existing.Description = "The normalized name already had a tag: that tag, with its Location."
+	op.Responses["200"] = &existing
 }
 
 func tagOutput(ctx context.Context, q *db.Queries, userID, id int64) (*TagOutput, error) {
@@ -259,19 +275,26 @@ func (s *server) renameTag(ctx context.Context, in *TagPatchInput) (*TagOutput, 
 		if err != nil {
 			return orNotFound(err, "tag", in.ID)
 		}
-		name, err := tagname.Normalize(in.Body.Name)
+		if emptyPatch(&in.Body) {
+			// {} changes nothing.
+			if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+				return err
+			}
+			out, err = tagOutput(ctx, q, userID, in.ID)
+			return err
+		}
+		name, err := tagname.Normalize(in.Body.Name.Value)
 		if err != nil {
 			return fieldError("body.name", "%v", err)
 		}
-		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
-			return err
-		}
+		// Renamed before the If-Match check so that a name clash answers
+		// 409 first; a 412 rolls the rename back.
 		row, err := q.TagRename(ctx, db.TagRenameParams{UserID: userID, ID: in.ID, Name: name})
 		if err != nil {
 			return err
 		}
 		out = &TagOutput{Status: http.StatusOK, ETag: etag(row.Version), Body: tagFromRow(row)}
-		return nil
+		return checkIfMatch(in.IfMatch, cur.Version)
 	})
 	if err != nil {
 		return nil, s.problem(ctx, err)

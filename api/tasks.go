@@ -59,7 +59,7 @@ func taskFromRow(r db.TaskRow) Task {
 
 // TaskPath addresses one task.
 type TaskPath struct {
-	ID int64 `path:"id" minimum:"1" example:"42" doc:"The task's id."`
+	ID int64 `path:"id" minimum:"1" maximum:"9007199254740991" example:"42" doc:"The task's id."`
 }
 
 type TaskCreateInput struct {
@@ -376,6 +376,10 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 			return huma.Error409Conflict("the parent task is done; reopen it before reopening a subtask")
 		}
 		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+			return err
+		}
+		if emptyPatch(&in.Body) {
+			out, err = taskOutput(ctx, q, userID, in.ID) // {} changes nothing
 			return err
 		}
 

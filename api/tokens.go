@@ -37,7 +37,7 @@ func tokenFromRow[R tokenRow](r R) Token {
 
 // TokenPath addresses one token.
 type TokenPath struct {
-	ID int64 `path:"id" minimum:"1" doc:"The token's id." example:"2"`
+	ID int64 `path:"id" minimum:"1" maximum:"9007199254740991" doc:"The token's id." example:"2"`
 }
 
 type TokenCreateInput struct {

@@ -3,16 +3,11 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"taskd/db"
 )
@@ -211,98 +206,3 @@ func (h *heldResponse) send(ctx huma.Context) {
 // humaContext names the embedded huma.Context so that the field does not
 // hide the interface's Context method.
 type humaContext = huma.Context
-
-// idempotencyKey is an Idempotency-Key with what scopes and identifies it.
-type idempotencyKey struct {
-	userID       int64 // 0 for sign-up, which has no caller yet
-	method, path string
-	key          string
-	body         []byte
-	hash         []byte
-}
-
-const maxIdempotencyKey = 255
-
-// idempotencyKey reads the request's key; nil when the request carries
-// none (or is not a POST, the only method that needs one).
-func (s *server) idempotencyKey(ctx huma.Context, body []byte) (*idempotencyKey, error) {
-	key := ctx.Header("Idempotency-Key")
-	if key == "" || ctx.Method() != http.MethodPost {
-		return nil, nil
-	}
-	if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return nil, fieldError("header.Idempotency-Key", "1 to %d printable characters", maxIdempotencyKey)
-	}
-	k := &idempotencyKey{method: ctx.Method(), path: ctx.URL().Path, key: key, body: body}
-	if u, ok := ctx.Context().Value(userKey{}).(db.User); ok {
-		k.userID = u.ID
-	}
-	sum := sha256.Sum256(body)
-	k.hash = sum[:]
-	return k, nil
-}
-
-func (k *idempotencyKey) claim() db.IdempotencyClaimParams {
-	return db.IdempotencyClaimParams{UserID: k.userID, Method: k.method, Path: k.path, Key: k.key, RequestHash: k.hash}
-}
-
-func (k *idempotencyKey) store(h *heldResponse) db.IdempotencyStoreParams {
-	return db.IdempotencyStoreParams{
-		UserID: k.userID, Method: k.method, Path: k.path, Key: k.key,
-		Status:   int32(h.status),
-		Body:     h.out.Bytes(),
-		Location: headerPtr(h.header, "Location"),
-		Etag:     headerPtr(h.header, "ETag"),
-	}
-}
-
-func headerPtr(h http.Header, name string) *string {
-	if v := h.Get(name); v != "" {
-		return &v
-	}
-	return nil
-}
-
-// replay answers a request whose key has a stored response: the same
-// status, body, Location and ETag for the same body, 422 for another.
-// It reports false when the key has no stored response.
-func (s *server) replay(api huma.API, ctx huma.Context, k *idempotencyKey) bool {
-	stored, err := db.New(s.pool).IdempotencyGet(ctx.Context(), db.IdempotencyGetParams{UserID: k.userID, Method: k.method, Path: k.path, Key: k.key})
-	if err != nil {
-		return false // none stored yet, or the database is away: the transaction decides
-	}
-	if !bytes.Equal(stored.RequestHash, k.hash) {
-		writeProblem(api, ctx, fieldError("header.Idempotency-Key", "this key was used with another request body; use a new key for a new request"))
-		return true
-	}
-	ctx.SetHeader("Content-Type", "application/json")
-	if stored.Location != nil {
-		ctx.SetHeader("Location", *stored.Location)
-	}
-	if stored.Etag != nil {
-		ctx.SetHeader("ETag", *stored.Etag)
-	}
-	s.metrics.replays.Inc()
-	ctx.SetHeader("Idempotent-Replayed", "true")
-	ctx.SetStatus(int(stored.Status))
-	_, _ = ctx.BodyWriter().Write(stored.Body)
-	return true
-}
-
-// ExpireIdempotencyKeys deletes keys older than 24 hours now and then
-// every interval until ctx ends. Lookups already ignore expired keys, so
-// this only reclaims space, off the request path: no request waits on it.
-func ExpireIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool, every time.Duration, log *slog.Logger) {
-	for {
-		if n, err := db.New(pool).IdempotencyExpire(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("expiring idempotency keys", "err", err)
-		} else if n > 0 {
-			log.Info("expired idempotency keys", "deleted", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-	}
-}

@@ -10,7 +10,7 @@ import (
 )
 
 const idempotencyClaim = `-- name: IdempotencyClaim :execrows
-INSERT INTO idempotency_keys (user_id, method, path, key, request_hash)
+INSERT INTO idempotency_keys (user_id, method, path, key_hash, request_hash)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO UPDATE
     SET request_hash = excluded.request_hash, status = 0, body = '',
@@ -22,7 +22,7 @@ type IdempotencyClaimParams struct {
 	UserID      int64
 	Method      string
 	Path        string
-	Key         string
+	KeyHash     []byte
 	RequestHash []byte
 }
 
@@ -35,7 +35,7 @@ func (q *Queries) IdempotencyClaim(ctx context.Context, arg IdempotencyClaimPara
 		arg.UserID,
 		arg.Method,
 		arg.Path,
-		arg.Key,
+		arg.KeyHash,
 		arg.RequestHash,
 	)
 	if err != nil {
@@ -58,15 +58,15 @@ func (q *Queries) IdempotencyExpire(ctx context.Context) (int64, error) {
 
 const idempotencyGet = `-- name: IdempotencyGet :one
 SELECT request_hash, status, body, location, etag FROM idempotency_keys
-WHERE user_id = $1 AND method = $2 AND path = $3 AND key = $4
+WHERE user_id = $1 AND method = $2 AND path = $3 AND key_hash = $4
   AND created_at > now() - interval '24 hours'
 `
 
 type IdempotencyGetParams struct {
-	UserID int64
-	Method string
-	Path   string
-	Key    string
+	UserID  int64
+	Method  string
+	Path    string
+	KeyHash []byte
 }
 
 type IdempotencyGetRow struct {
@@ -83,7 +83,7 @@ func (q *Queries) IdempotencyGet(ctx context.Context, arg IdempotencyGetParams) 
 		arg.UserID,
 		arg.Method,
 		arg.Path,
-		arg.Key,
+		arg.KeyHash,
 	)
 	var i IdempotencyGetRow
 	err := row.Scan(
@@ -99,7 +99,7 @@ func (q *Queries) IdempotencyGet(ctx context.Context, arg IdempotencyGetParams) 
 const idempotencyStore = `-- name: IdempotencyStore :exec
 UPDATE idempotency_keys
 SET status = $1, body = $2, location = $3, etag = $4
-WHERE user_id = $5 AND method = $6 AND path = $7 AND key = $8
+WHERE user_id = $5 AND method = $6 AND path = $7 AND key_hash = $8
 `
 
 type IdempotencyStoreParams struct {
@@ -110,10 +110,11 @@ type IdempotencyStoreParams struct {
 	UserID   int64
 	Method   string
 	Path     string
-	Key      string
+	KeyHash  []byte
 }
 
-// IdempotencyStore records the response in the transaction of its effect.
+// IdempotencyStore records the response (its body sealed) in the
+// transaction of its effect.
 func (q *Queries) IdempotencyStore(ctx context.Context, arg IdempotencyStoreParams) error {
 	_, err := q.db.Exec(ctx, idempotencyStore,
 		arg.Status,
@@ -123,7 +124,7 @@ func (q *Queries) IdempotencyStore(ctx context.Context, arg IdempotencyStorePara
 		arg.UserID,
 		arg.Method,
 		arg.Path,
-		arg.Key,
+		arg.KeyHash,
 	)
 	return err
 }

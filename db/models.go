@@ -152,13 +152,13 @@ type IdempotencyKey struct {
 	UserID      int64
 	Method      string
 	Path        string
-	Key         string
 	RequestHash []byte
 	Status      int32
 	Body        []byte
 	Location    *string
 	Etag        *string
 	CreatedAt   time.Time
+	KeyHash     []byte
 }
 
 type Project struct {

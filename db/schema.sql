@@ -111,13 +111,13 @@ CREATE TABLE public.idempotency_keys (
     user_id bigint NOT NULL,
     method text NOT NULL,
     path text NOT NULL,
-    key text NOT NULL,
     request_hash bytea NOT NULL,
     status integer DEFAULT 0 NOT NULL,
     body bytea DEFAULT '\x'::bytea NOT NULL,
     location text,
     etag text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    key_hash bytea NOT NULL
 );
 
 
@@ -344,7 +344,7 @@ ALTER TABLE ONLY public.comments
 --
 
 ALTER TABLE ONLY public.idempotency_keys
-    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (user_id, method, path, key);
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (user_id, method, path, key_hash);
 
 
 --
@@ -594,4 +594,5 @@ ALTER TABLE ONLY public.tokens
 --
 
 INSERT INTO public.schema_migrations (version) VALUES
-    ('20261126000000');
+    ('20261126000000'),
+    ('20261130000000');

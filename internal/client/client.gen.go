@@ -261,6 +261,14 @@ type CommentBody struct {
 	Content string `json:"content"`
 }
 
+// CommentPatchInputBody defines model for CommentPatchInputBody.
+type CommentPatchInputBody struct {
+	// Content New content (markdown, 1..20000 characters); absent leaves it unchanged.
+	//
+	// Example: Draft is **ready** for review.
+	Content *string `json:"content,omitempty"`
+}
+
 // ErrorDetail defines model for ErrorDetail.
 type ErrorDetail struct {
 	// Location Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id'
@@ -565,6 +573,14 @@ type TagNameBody struct {
 	//
 	// Example: Web Dev
 	Name string `json:"name"`
+}
+
+// TagPatchInputBody defines model for TagPatchInputBody.
+type TagPatchInputBody struct {
+	// Name New name, normalized; absent leaves it unchanged.
+	//
+	// Example: Web Dev
+	Name *string `json:"name,omitempty"`
 }
 
 // Task defines model for Task.
@@ -957,7 +973,7 @@ type UpdateProjectJSONRequestBody = ProjectPatchInputBody
 type CreateTagJSONRequestBody = TagNameBody
 
 // RenameTagJSONRequestBody defines body for RenameTag for application/json ContentType.
-type RenameTagJSONRequestBody = TagNameBody
+type RenameTagJSONRequestBody = TagPatchInputBody
 
 // MergeTagJSONRequestBody defines body for MergeTag for application/json ContentType.
 type MergeTagJSONRequestBody = TagMergeInputBody
@@ -972,7 +988,7 @@ type UpdateTaskJSONRequestBody = TaskPatchInputBody
 type CreateCommentJSONRequestBody = CommentBody
 
 // UpdateCommentJSONRequestBody defines body for UpdateComment for application/json ContentType.
-type UpdateCommentJSONRequestBody = CommentBody
+type UpdateCommentJSONRequestBody = CommentPatchInputBody
 
 // AddTaskTagsJSONRequestBody defines body for AddTaskTags for application/json ContentType.
 type AddTaskTagsJSONRequestBody = TaskTagsAddInputBody
@@ -5223,6 +5239,12 @@ func (r ListTagsResponse) ContentType() string {
 	return ""
 }
 
+// CreateTagResponse200Headers the declared response headers of an HTTP 200 response for CreateTag
+type CreateTagResponse200Headers struct {
+	ETag     *string
+	Location *string
+}
+
 // CreateTagResponse201Headers the declared response headers of an HTTP 201 response for CreateTag
 type CreateTagResponse201Headers struct {
 	ETag     *string
@@ -5232,6 +5254,8 @@ type CreateTagResponse201Headers struct {
 type CreateTagResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Tag
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *Tag
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -5240,8 +5264,15 @@ type CreateTagResponse struct {
 	ApplicationproblemJSON422 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *ErrorModel
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CreateTagResponse200Headers
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateTagResponse201Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateTagResponse) GetJSON200() *Tag {
+	return r.JSON200
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -8384,6 +8415,13 @@ func ParseCreateTagResponse(rsp *http.Response) (*CreateTagResponse, error) {
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Tag
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest Tag
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8415,6 +8453,23 @@ func ParseCreateTagResponse(rsp *http.Response) (*CreateTagResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers CreateTagResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 201:
 		var headers CreateTagResponse201Headers
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
