@@ -53,6 +53,27 @@ CREATE TYPE public.task_status AS ENUM (
 
 
 --
+-- Name: tag_ids(bigint, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tag_ids(p_user_id bigint, p_names text[]) RETURNS bigint[]
+    LANGUAGE sql
+    AS $$
+    WITH existing AS (
+        SELECT id, name FROM tags WHERE user_id = p_user_id AND name = ANY (p_names)
+    ), created AS (
+        INSERT INTO tags (user_id, name)
+        SELECT p_user_id, n FROM unnest(p_names) AS n
+        WHERE n NOT IN (SELECT name FROM existing)
+        ORDER BY n COLLATE "C"
+        ON CONFLICT (user_id, name) DO NOTHING
+        RETURNING id
+    )
+    SELECT ARRAY(SELECT id FROM existing UNION ALL SELECT id FROM created)
+$$;
+
+
+--
 -- Name: tasks_moved(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -595,4 +616,5 @@ ALTER TABLE ONLY public.tokens
 
 INSERT INTO public.schema_migrations (version) VALUES
     ('20261126000000'),
-    ('20261130000000');
+    ('20261130000000'),
+    ('20261130000001');

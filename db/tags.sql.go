@@ -362,12 +362,8 @@ WITH cur AS (
 ), merged AS (
     SELECT cur.name FROM cur UNION SELECT unnest($3::text[])
 ), tag AS (
-    INSERT INTO tags (user_id, name)
-    SELECT $1, name FROM unnest($3::text[]) AS name
+    SELECT unnest(tag_ids($1, $3::text[])) AS id
     WHERE (SELECT count(*) FROM merged) <= $4::bigint
-    ORDER BY name COLLATE "C"
-    ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
-    RETURNING id
 ), link AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
     SELECT $1, $2, tag.id FROM tag
@@ -419,7 +415,7 @@ type TaskTagsAddRow struct {
 }
 
 // TaskTagsAdd gives a task more tags by name in one statement: unknown
-// names are created (the upsert of TaskCreate), the links made, and the
+// names are created (tag_ids), the links made, and the
 // task's version bumped when a link is new. It answers the task as
 // task_rows shows it with the resulting tags, and how many distinct tags
 // the task has with the new names: when that is over max_tags nothing is

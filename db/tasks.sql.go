@@ -80,33 +80,28 @@ func (q *Queries) TaskComplete(ctx context.Context, arg TaskCompleteParams) erro
 const taskCreate = `-- name: TaskCreate :one
 WITH project AS (
     SELECT pr.archived_at FROM projects pr
-    WHERE pr.user_id = $1 AND pr.id = $2
+    WHERE pr.user_id = $2 AND pr.id = $3
     FOR SHARE
 ), parent AS (
     SELECT pt.parent_task_id, pt.status FROM tasks pt
-    WHERE pt.user_id = $1 AND pt.id = $3::bigint
+    WHERE pt.user_id = $2 AND pt.id = $4::bigint
     FOR SHARE
 ), new_task AS (
     INSERT INTO tasks (user_id, project_id, parent_task_id, title, description,
                        status, priority, due_date, estimated_hours, completed_at)
-    VALUES ($1, $2, $3, $4, $5,
-            $6, $7, $8, $9,
-            CASE WHEN $6::task_status = 'done' THEN now() END)
+    VALUES ($2, $3, $4, $5, $6,
+            $7, $8, $9, $10,
+            CASE WHEN $7::task_status = 'done' THEN now() END)
     RETURNING user_id, id, project_id, parent_task_id, title, description, status, priority, due_date, estimated_hours, completed_at, version, created_at, updated_at
-), tag AS (
-    INSERT INTO tags (user_id, name)
-    SELECT $1, name FROM unnest($10::text[]) AS name ORDER BY name COLLATE "C"
-    ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
-    RETURNING id, name
 ), link AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
-    SELECT $1, new_task.id, tag.id FROM new_task, tag
+    SELECT $2, new_task.id, tag_id FROM new_task, unnest(tag_ids($2, $1::text[])) AS tag_id
 )
 SELECT new_task.user_id, new_task.id, new_task.project_id, new_task.parent_task_id,
        new_task.title, new_task.description, new_task.status, new_task.priority,
        new_task.due_date, new_task.estimated_hours, new_task.completed_at,
        new_task.version, new_task.created_at, new_task.updated_at,
-       ARRAY(SELECT tag.name FROM tag ORDER BY tag.name COLLATE "C")::text[] AS tags,
+       $1::text[] AS tags,
        0::bigint AS subtask_count,
        0::bigint AS comment_count,
        coalesce((SELECT project.archived_at IS NOT NULL FROM project), false)::bool AS project_archived,
@@ -116,6 +111,7 @@ FROM new_task
 `
 
 type TaskCreateParams struct {
+	Names          []string
 	UserID         int64
 	ProjectID      int64
 	ParentTaskID   *int64
@@ -125,7 +121,6 @@ type TaskCreateParams struct {
 	Priority       TaskPriority
 	DueDate        *time.Time
 	EstimatedHours *float64
-	Names          []string
 }
 
 type TaskCreateRow struct {
@@ -156,9 +151,11 @@ type TaskCreateRow struct {
 // where it went (the project and parent rows stay locked FOR SHARE until
 // commit, against a concurrent archive or completion). Bad references
 // fail on the foreign keys; the caller rolls back when a rule refuses.
-// Unknown tag names are created with the upsert of TaskTagsAdd.
+// names are the task's normalized tag names in code point order; unknown
+// ones are created (tag_ids).
 func (q *Queries) TaskCreate(ctx context.Context, arg TaskCreateParams) (TaskCreateRow, error) {
 	row := q.db.QueryRow(ctx, taskCreate,
+		arg.Names,
 		arg.UserID,
 		arg.ProjectID,
 		arg.ParentTaskID,
@@ -168,7 +165,6 @@ func (q *Queries) TaskCreate(ctx context.Context, arg TaskCreateParams) (TaskCre
 		arg.Priority,
 		arg.DueDate,
 		arg.EstimatedHours,
-		arg.Names,
 	)
 	var i TaskCreateRow
 	err := row.Scan(
@@ -486,12 +482,7 @@ WITH gone AS (
       AND g.user_id = tt.user_id AND g.id = tt.tag_id
       AND NOT (g.name = ANY($20::text[]))
 ), tag AS (
-    INSERT INTO tags (user_id, name)
-    SELECT $17, name FROM unnest($20::text[]) AS name
-    WHERE $19::bool
-    ORDER BY name COLLATE "C"
-    ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
-    RETURNING id
+    SELECT unnest(tag_ids($17, $20::text[])) AS id WHERE $19::bool
 ), link AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
     SELECT $17, $18, tag.id FROM tag
@@ -574,7 +565,7 @@ type TaskUpdateRow struct {
 // It answers the task as task_rows shows it (tags as the transaction left
 // them, counts), saving a read.
 // With tags_set the same statement makes the task's tags exactly names
-// (creating unknown ones as TaskCreate does); the returned tags are then
+// (creating unknown ones, tag_ids); the returned tags are then
 // the old ones, as the statement's snapshot saw them, and the caller
 // answers with names.
 func (q *Queries) TaskUpdate(ctx context.Context, arg TaskUpdateParams) (TaskUpdateRow, error) {

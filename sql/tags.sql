@@ -1,5 +1,5 @@
 -- TaskTagsAdd gives a task more tags by name in one statement: unknown
--- names are created (the upsert of TaskCreate), the links made, and the
+-- names are created (tag_ids), the links made, and the
 -- task's version bumped when a link is new. It answers the task as
 -- task_rows shows it with the resulting tags, and how many distinct tags
 -- the task has with the new names: when that is over max_tags nothing is
@@ -12,12 +12,8 @@ WITH cur AS (
 ), merged AS (
     SELECT cur.name FROM cur UNION SELECT unnest(@names::text[])
 ), tag AS (
-    INSERT INTO tags (user_id, name)
-    SELECT @user_id, name FROM unnest(@names::text[]) AS name
+    SELECT unnest(tag_ids(@user_id, @names::text[])) AS id
     WHERE (SELECT count(*) FROM merged) <= @max_tags::bigint
-    ORDER BY name COLLATE "C"
-    ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
-    RETURNING id
 ), link AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
     SELECT @user_id, @task_id, tag.id FROM tag

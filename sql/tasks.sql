@@ -82,7 +82,8 @@ FROM cur;
 -- where it went (the project and parent rows stay locked FOR SHARE until
 -- commit, against a concurrent archive or completion). Bad references
 -- fail on the foreign keys; the caller rolls back when a rule refuses.
--- Unknown tag names are created with the upsert of TaskTagsAdd.
+-- names are the task's normalized tag names in code point order; unknown
+-- ones are created (tag_ids).
 -- name: TaskCreate :one
 WITH project AS (
     SELECT pr.archived_at FROM projects pr
@@ -99,20 +100,15 @@ WITH project AS (
             @status, @priority, sqlc.narg(due_date), sqlc.narg(estimated_hours),
             CASE WHEN @status::task_status = 'done' THEN now() END)
     RETURNING *
-), tag AS (
-    INSERT INTO tags (user_id, name)
-    SELECT @user_id, name FROM unnest(@names::text[]) AS name ORDER BY name COLLATE "C"
-    ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
-    RETURNING id, name
 ), link AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
-    SELECT @user_id, new_task.id, tag.id FROM new_task, tag
+    SELECT @user_id, new_task.id, tag_id FROM new_task, unnest(tag_ids(@user_id, @names::text[])) AS tag_id
 )
 SELECT new_task.user_id, new_task.id, new_task.project_id, new_task.parent_task_id,
        new_task.title, new_task.description, new_task.status, new_task.priority,
        new_task.due_date, new_task.estimated_hours, new_task.completed_at,
        new_task.version, new_task.created_at, new_task.updated_at,
-       ARRAY(SELECT tag.name FROM tag ORDER BY tag.name COLLATE "C")::text[] AS tags,
+       @names::text[] AS tags,
        0::bigint AS subtask_count,
        0::bigint AS comment_count,
        coalesce((SELECT project.archived_at IS NOT NULL FROM project), false)::bool AS project_archived,
@@ -125,7 +121,7 @@ FROM new_task;
 -- It answers the task as task_rows shows it (tags as the transaction left
 -- them, counts), saving a read.
 -- With tags_set the same statement makes the task's tags exactly names
--- (creating unknown ones as TaskCreate does); the returned tags are then
+-- (creating unknown ones, tag_ids); the returned tags are then
 -- the old ones, as the statement's snapshot saw them, and the caller
 -- answers with names.
 -- name: TaskUpdate :one
@@ -135,12 +131,7 @@ WITH gone AS (
       AND g.user_id = tt.user_id AND g.id = tt.tag_id
       AND NOT (g.name = ANY(@names::text[]))
 ), tag AS (
-    INSERT INTO tags (user_id, name)
-    SELECT @user_id, name FROM unnest(@names::text[]) AS name
-    WHERE @tags_set::bool
-    ORDER BY name COLLATE "C"
-    ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name
-    RETURNING id
+    SELECT unnest(tag_ids(@user_id, @names::text[])) AS id WHERE @tags_set::bool
 ), link AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
     SELECT @user_id, @id, tag.id FROM tag

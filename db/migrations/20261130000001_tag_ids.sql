@@ -1,0 +1,28 @@
+-- migrate:up
+
+-- tag_ids is the one place tags are found or created by name: it answers
+-- the ids of the caller's tags named p_names, creating the missing ones.
+-- Existing tags are only read, never updated, so that concurrent writes
+-- naming the same tag do not contend for its row (every write runs
+-- SERIALIZABLE, where two updates of one row abort one of them). Two
+-- transactions creating the same new name at once conflict on the unique
+-- key, and under SERIALIZABLE the loser's ON CONFLICT DO NOTHING aborts
+-- with 40001 instead of skipping the row: its retry finds the tag.
+CREATE FUNCTION tag_ids(p_user_id bigint, p_names text[]) RETURNS bigint[]
+LANGUAGE sql VOLATILE AS $$
+    WITH existing AS (
+        SELECT id, name FROM tags WHERE user_id = p_user_id AND name = ANY (p_names)
+    ), created AS (
+        INSERT INTO tags (user_id, name)
+        SELECT p_user_id, n FROM unnest(p_names) AS n
+        WHERE n NOT IN (SELECT name FROM existing)
+        ORDER BY n COLLATE "C"
+        ON CONFLICT (user_id, name) DO NOTHING
+        RETURNING id
+    )
+    SELECT ARRAY(SELECT id FROM existing UNION ALL SELECT id FROM created)
+$$;
+
+-- migrate:down
+
+DROP FUNCTION tag_ids(bigint, text[]);
