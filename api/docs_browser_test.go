@@ -8,16 +8,22 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 )
 
 // The docs page in a real headless Chromium: it lists the operations,
 // requests nothing outside the server, and try-it-out of GET /v1/me with a
-// token answers 200. A screenshot lands in .data/screenshots/ (ignored by
+// token answers 200, all under the page's Content-Security-Policy with no
+// violation or error in the console, and with the token kept out of the
+// browser's storage. A screenshot lands in .data/screenshots/ (ignored by
 // git) for a person to look at.
 func TestDocsPageInABrowser(t *testing.T) {
 	browser, err := exec.LookPath("chromium")
@@ -62,6 +68,36 @@ func TestDocsPageInABrowser(t *testing.T) {
 	var status, responseBody string
 	var requested []string
 	var screenshot []byte
+	// Errors the console shows: a blocked resource or inline style, an
+	// uncaught exception. CSP violations are also collected in the page
+	// (below), which names the directive at fault.
+	var consoleMu sync.Mutex
+	var console []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		var line string
+		switch ev := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			// The browser asks for /favicon.ico on its own; the
+			// service has none.
+			if ev.Entry.Level == cdplog.LevelError && !strings.HasSuffix(ev.Entry.URL, "/favicon.ico") {
+				line = fmt.Sprintf("%s: %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
+			}
+		case *runtime.EventExceptionThrown:
+			line = "exception: " + ev.ExceptionDetails.Error()
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.APITypeError {
+				line = "console.error"
+				for _, a := range ev.Args {
+					line += " " + string(a.Value) + a.Description
+				}
+			}
+		}
+		if line != "" {
+			consoleMu.Lock()
+			console = append(console, line)
+			consoleMu.Unlock()
+		}
+	})
 	// Start the browser on the long-lived context: a step's own timeout
 	// must not close it.
 	require.NoError(t, chromedp.Run(ctx))
@@ -77,11 +113,30 @@ func TestDocsPageInABrowser(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
+	var violations, storage []string
+	// Installed before the page's own scripts run, so that violations
+	// while it loads are counted too.
+	step("watch for CSP violations", chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := page.AddScriptToEvaluateOnNewDocument(`window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", e => window.cspViolations.push(
+  e.effectiveDirective + " blocked " + (e.blockedURI || "?") + " at " + e.sourceFile + ":" + e.lineNumber));`).Do(ctx)
+		return err
+	}))
 	step("open /docs",
 		chromedp.Navigate(srv.URL+"/docs"),
 		chromedp.WaitVisible(me, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('.opblock').length`, &operations))
-	step("authorize", chromedp.Evaluate(fmt.Sprintf(`window.ui.preauthorizeApiKey("bearer", %q)`, e.token), nil))
+	// As a reader would: the token typed into the Authorize dialog, which
+	// is what persistAuthorization would have written to localStorage.
+	step("authorize",
+		chromedp.Click(`.auth-wrapper .btn.authorize`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.modal-ux input`, chromedp.ByQuery),
+		chromedp.SendKeys(`.modal-ux input`, e.token, chromedp.ByQuery),
+		chromedp.Click(`.modal-ux .auth-btn-wrapper .btn.authorize`, chromedp.ByQuery),
+		// Authorized: the dialog shows the value masked, no input.
+		chromedp.WaitNotPresent(`.modal-ux input`, chromedp.ByQuery),
+		chromedp.Click(`.modal-ux .btn-done`, chromedp.ByQuery),
+		chromedp.WaitNotPresent(`.modal-ux`, chromedp.ByQuery))
 	// The page opens operations ready to try (tryItOutEnabled in init.js).
 	step("expand GET /v1/me",
 		chromedp.Click(me+` .opblock-summary`, chromedp.ByQuery),
@@ -103,8 +158,21 @@ func TestDocsPageInABrowser(t *testing.T) {
 	step("look back",
 		// Everything the page fetched: documents, scripts, styles, XHR.
 		chromedp.Evaluate(`performance.getEntriesByType("resource").map(e => e.name).concat([location.href])`, &requested),
+		chromedp.Evaluate(`window.cspViolations`, &violations),
+		// Whatever the page keeps across reloads or could hand to a script.
+		chromedp.Evaluate(`[document.cookie].concat(
+  Object.entries(localStorage).map(([k, v]) => "localStorage " + k + "=" + v),
+  Object.entries(sessionStorage).map(([k, v]) => "sessionStorage " + k + "=" + v))`, &storage),
 		chromedp.FullScreenshot(&screenshot, 100)) // 100: PNG
 
+	require.Empty(t, violations, "the page works within its Content-Security-Policy")
+	consoleMu.Lock()
+	logged := append([]string(nil), console...)
+	consoleMu.Unlock()
+	require.Empty(t, logged, "the console shows no error")
+	for _, kept := range storage {
+		require.NotContains(t, kept, e.token, "the browser keeps no copy of the token")
+	}
 	require.GreaterOrEqual(t, operations, 30, "every operation is listed")
 	require.Contains(t, status, "200", "try-it-out of GET /v1/me succeeds")
 	require.Contains(t, responseBody, `"alice"`)
