@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -31,6 +32,9 @@ type Options struct {
 	// ends: the listener that lets the token cache learn of revocations
 	// (without it every request authenticates against the database).
 	Background context.Context
+	// RateLimits limit requests per user and per client address; the
+	// zero value turns them off.
+	RateLimits RateLimits
 	// RequestTimeout bounds each request, its database work included; a
 	// request that runs out of time (waiting for a pooled connection, say)
 	// answers 503 with Retry-After. Zero: no bound.
@@ -44,6 +48,7 @@ type server struct {
 	log     *slog.Logger
 	metrics *metrics
 	tokens  *tokenCache
+	limits  *rateLimiter
 }
 
 // New builds the HTTP handler and the Huma API (whose OpenAPI() is the
@@ -57,15 +62,12 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &server{pool: pool, opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool), tokens: newTokenCache()}
+	s := &server{pool: pool, opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool), tokens: newTokenCache(), limits: newRateLimiter(opts.RateLimits)}
 	if pool != nil && opts.Background != nil {
 		go s.tokens.listen(opts.Background, pool, s.log)
 	}
 
-	// A body field must be named exactly: "Title" is an unknown field
-	// (422), not title. Huma matches names case-insensitively by default,
-	// as encoding/json does, and offers only this package-level switch.
-	huma.ValidateStrictCasing = true
+	strictCasing.Do(func() { huma.ValidateStrictCasing = true })
 
 	mux := http.NewServeMux()
 	api := humago.New(mux, config())
@@ -86,8 +88,14 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	registerDocs(mux)
-	return s, withRequestID(responseHeaders(withDeadline(opts.RequestTimeout, notModified(mux)))), api
+	return s, withRequestID(responseHeaders(withForwardedFor(withDeadline(opts.RequestTimeout, notModified(mux))))), api
 }
+
+// strictCasing makes a body field match only its exact name: "Title" is
+// an unknown field (422), not title. Huma matches names case-insensitively
+// by default, as encoding/json does, and offers only this package-level
+// switch; it is set once, before the first server validates anything.
+var strictCasing sync.Once
 
 func config() huma.Config {
 	cfg := huma.DefaultConfig("taskd", Version)
@@ -161,7 +169,7 @@ func operation(id, method, path, tag, summary, description string, status int) h
 		DefaultStatus: status,
 		MaxBodyBytes:  maxBodyBytes,
 		Security:      []map[string][]string{{bearerScheme: {}}},
-		Errors:        []int{http.StatusUnauthorized},
+		Errors:        []int{http.StatusUnauthorized, http.StatusTooManyRequests},
 	}
 	return op
 }
@@ -169,7 +177,7 @@ func operation(id, method, path, tag, summary, description string, status int) h
 // public removes the bearer requirement from an operation.
 func public(op huma.Operation) huma.Operation {
 	op.Security = []map[string][]string{}
-	op.Errors = nil
+	op.Errors = []int{http.StatusTooManyRequests}
 	return op
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -45,22 +46,39 @@ type userKey struct{}
 func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		if len(ctx.Operation().Security) == 0 {
+			// Sign-up, the one public operation: limited per address, and
+			// by the hour.
+			addr := s.limits.clientAddress(ctx)
+			if err := s.limits.address.limit(ctx, addr); err != nil {
+				writeProblem(api, ctx, err)
+				return
+			}
+			if err := s.limits.signUp.limit(ctx, addr); err != nil {
+				writeProblem(api, ctx, err)
+				return
+			}
 			next(ctx)
 			return
 		}
 		secret, ok := bearerToken(ctx.Header("Authorization"))
 		if !ok {
-			unauthorized(api, ctx, "missing bearer token: send Authorization: Bearer <token>")
+			s.unauthorized(api, ctx, "missing bearer token: send Authorization: Bearer <token>")
 			return
 		}
 		hash := HashToken(secret)
 		user, err := s.tokens.user(hash, func() (db.User, error) { return db.New(s.pool).TokenUser(ctx.Context(), hash) })
 		if errors.Is(err, pgx.ErrNoRows) {
-			unauthorized(api, ctx, "unknown or revoked token")
+			s.unauthorized(api, ctx, "unknown or revoked token")
 			return
 		}
 		if err != nil {
 			writeProblem(api, ctx, s.problem(ctx.Context(), err))
+			return
+		}
+		// Rate limiting comes right after authentication, before anything
+		// else the request could be refused for.
+		if err := s.limits.user.limit(ctx, strconv.FormatInt(user.ID, 10)); err != nil {
+			writeProblem(api, ctx, err)
 			return
 		}
 		infoOf(ctx.Context()).userID = user.ID
@@ -77,7 +95,13 @@ func bearerToken(header string) (string, bool) {
 	return token, ok && strings.EqualFold(scheme, bearerScheme) && token != ""
 }
 
-func unauthorized(api huma.API, ctx huma.Context, msg string) {
+// unauthorized answers 401, or 429 once the client's address has sent
+// too many requests without a valid token: guessing tokens costs time.
+func (s *server) unauthorized(api huma.API, ctx huma.Context, msg string) {
+	if err := s.limits.address.limit(ctx, s.limits.clientAddress(ctx)); err != nil {
+		writeProblem(api, ctx, err)
+		return
+	}
 	ctx.SetHeader("WWW-Authenticate", `Bearer realm="taskd"`)
 	_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, msg)
 }

@@ -48,7 +48,7 @@ func registerUsers(api huma.API, s *server) {
 		"Sign up", "Creates a user and its first token (named `sign-up`). Needs no token. "+
 			"Answers 403 when the server runs with open sign-up switched off; users can always be created with `taskd user create`.",
 		http.StatusCreated))
-	signUp.Errors = []int{http.StatusForbidden, http.StatusConflict}
+	signUp.Errors = append(signUp.Errors, http.StatusForbidden, http.StatusConflict)
 	huma.Register(api, signUp, s.signUp)
 
 	me := operation("get-me", http.MethodGet, "/v1/me", "Users", "The caller", "Returns the user the bearer token belongs to.", http.StatusOK)

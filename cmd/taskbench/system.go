@@ -30,7 +30,9 @@ func (b *bench) start(ctx context.Context, bin string, latency time.Duration, ma
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--migrate=false",
-		"--db-max-conns", strconv.Itoa(maxConns), "--log-format", "text", "--request-timeout", "30s")
+		"--db-max-conns", strconv.Itoa(maxConns), "--log-format", "text", "--request-timeout", "30s",
+		// A benchmark measures the server, not its rate limits.
+		"--rate-limit", "0", "--signup-rate-limit", "0")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+viaProxy)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

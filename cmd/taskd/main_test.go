@@ -235,7 +235,8 @@ func TestMigrateAndUsageErrors(t *testing.T) {
 func TestSIGTERMUnderLoadLosesNothing(t *testing.T) {
 	t.Parallel()
 	url := testdb.URL(t)
-	p := startServe(t, t.TempDir(), "DATABASE_URL="+url)
+	// A load test: rate limits off, explicitly.
+	p := startServe(t, t.TempDir(), "DATABASE_URL="+url, "RATE_LIMIT=0")
 	code, body := p.call(t, "POST", "/v1/users", "", `{"name": "alice"}`)
 	require.Equal(t, http.StatusCreated, code)
 	token := body["token"].(string)

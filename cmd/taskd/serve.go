@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +34,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	requestTimeout := fs.Duration("request-timeout", envDuration("REQUEST_TIMEOUT", 10*time.Second),
 		"bound on each request, its database work and its wait for a pooled connection included; then 503 with Retry-After (env REQUEST_TIMEOUT)")
 	openSignup := fs.Bool("open-signup", envBool("OPEN_SIGNUP", true), "let anyone sign up with POST /v1/users (env OPEN_SIGNUP); off: 403, and users come from `taskd user create`")
+	rateLimit := fs.Float64("rate-limit", envFloat("RATE_LIMIT", 50),
+		"requests per second per user, all of its tokens together, and per client address for sign-up and requests without a valid token; 0 turns rate limiting off (env RATE_LIMIT)")
+	rateBurst := fs.Int("rate-limit-burst", envInt("RATE_LIMIT_BURST", 100), "requests that may come at once before the rate applies (env RATE_LIMIT_BURST)")
+	signupLimit := fs.Int("signup-rate-limit", envInt("SIGNUP_RATE_LIMIT", 20), "sign-ups per hour per client address; 0: no limit (env SIGNUP_RATE_LIMIT)")
+	trustedProxies := fs.String("trusted-proxies", os.Getenv("TRUSTED_PROXIES"),
+		"comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For names the client (env TRUSTED_PROXIES)")
 	logFormat := fs.String("log-format", envOr("LOG_FORMAT", "json"), "log lines as json or text (env LOG_FORMAT); one line per request, never tokens or bodies")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: taskd serve [flags]\n\nServes the API until SIGTERM or SIGINT, then drains in-flight requests and exits 0.\n\n")
@@ -49,6 +57,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("%w: --log-format must be json or text, got %q", errUsage, *logFormat)
 	}
+
+	proxies, err := parsePrefixes(*trustedProxies)
+	if err != nil {
+		return fmt.Errorf("%w: --trusted-proxies: %v", errUsage, err)
+	}
+	limits := api.RateLimits{PerSecond: *rateLimit, Burst: *rateBurst, SignUpsPerHour: *signupLimit, TrustedProxies: proxies}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -70,7 +84,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer pool.Close()
 
 	go api.ExpireIdempotencyKeys(ctx, pool, 10*time.Minute, log)
-	handler, _ := api.New(pool, api.Options{OpenSignup: *openSignup, Logger: log, RequestTimeout: *requestTimeout, Background: ctx})
+	handler, _ := api.New(pool, api.Options{OpenSignup: *openSignup, Logger: log, RequestTimeout: *requestTimeout, RateLimits: limits, Background: ctx})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -100,6 +114,28 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("draining requests: %w", err)
 	}
 	return nil
+}
+
+// parsePrefixes reads "10.0.0.0/8, 192.168.1.5": prefixes, or addresses
+// standing for themselves.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", item)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 func defaultAddr() string {
