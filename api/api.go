@@ -17,6 +17,8 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	gojson "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"taskd/db"
 )
 
 // Version is the API's version in the OpenAPI document.
@@ -35,6 +37,15 @@ type Options struct {
 	// RateLimits limit requests per user and per client address; the
 	// zero value turns them off.
 	RateLimits RateLimits
+	// Quotas bound what one user can hold; zero fields take the defaults.
+	Quotas Quotas
+	// AcquireTimeout bounds a request's wait for a pooled connection:
+	// past it the request answers 503 with Retry-After at once instead of
+	// queueing until its deadline. Zero: no bound but RequestTimeout.
+	AcquireTimeout time.Duration
+	// ShuttingDown, when closed, makes /readyz answer 503 so that a load
+	// balancer stops sending before the listener closes.
+	ShuttingDown <-chan struct{}
 	// RequestTimeout bounds each request, its database work included; a
 	// request that runs out of time (waiting for a pooled connection, say)
 	// answers 503 with Retry-After. Zero: no bound.
@@ -43,12 +54,14 @@ type Options struct {
 
 // server holds what every operation needs.
 type server struct {
-	pool    *pgxpool.Pool
+	pool    *db.Pool // nil when only the spec is wanted
+	health  *healthCheck
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
 	tokens  *tokenCache
 	limits  *rateLimiter
+	usage   *usageCache
 }
 
 // New builds the HTTP handler and the Huma API (whose OpenAPI() is the
@@ -62,8 +75,13 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &server{pool: pool, opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool), tokens: newTokenCache(), limits: newRateLimiter(opts.RateLimits)}
+	s := &server{opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool), tokens: newTokenCache(), limits: newRateLimiter(opts.RateLimits), usage: newUsageCache(opts.Quotas)}
+	if pool != nil {
+		s.pool = &db.Pool{Pool: pool, AcquireTimeout: opts.AcquireTimeout}
+		s.health = newHealthCheck(pool)
+	}
 	if pool != nil && opts.Background != nil {
+		go s.health.closeWhenDone(opts.Background)
 		go s.tokens.listen(opts.Background, pool, s.log)
 	}
 
@@ -186,13 +204,23 @@ func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 }
 
-// readyz answers 503 when the database does not answer within a second,
-// so that a load balancer stops sending traffic here.
+// readyz answers 503 while the server is shutting down or the database
+// does not answer within a second, so that a load balancer stops sending
+// traffic here. It checks the database over a connection of its own: a
+// pool whose connections are all busy is saturated, not unreachable, and
+// must not take the replica out of rotation.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	select {
+	case <-s.opts.ShuttingDown:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"shutting down"}` + "\n"))
+		return
+	default:
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
-	w.Header().Set("Content-Type", "application/json")
-	if err := s.pool.Ping(ctx); err != nil {
+	if err := s.health.ping(ctx); err != nil {
 		s.log.Warn("readiness check failed", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"status":"database unreachable"}` + "\n"))

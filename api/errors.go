@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/jackc/pgx/v5"
@@ -73,7 +76,11 @@ func (s *server) problem(ctx context.Context, err error) error {
 			return fieldError("body", "text cannot contain the NUL character (\\u0000)")
 		}
 	}
-	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || isConnectError(err) {
+	if errors.Is(err, db.ErrPoolBusy) {
+		s.log.WarnContext(ctx, "shedding a request: every database connection is busy", "err", err)
+		return retryLater(huma.Error503ServiceUnavailable("the server is busy: every database connection is in use; retry later"))
+	}
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || isConnectError(err) || connectionLost(err) {
 		s.log.WarnContext(ctx, "database unavailable", "err", err)
 		return retryLater(huma.Error503ServiceUnavailable("the database did not answer in time; retry later"))
 	}
@@ -100,6 +107,19 @@ func Explain(err error) string {
 // retryLater tells the client when to try again.
 func retryLater(err error) error {
 	return huma.ErrorWithHeaders(err, http.Header{"Retry-After": {"1"}})
+}
+
+// connectionLost reports a connection that broke under a statement: the
+// server shut down or restarted (SQLSTATE class 57P), the connection
+// failed (class 08), or the socket closed. The client may retry: the
+// pool reconnects.
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "08")
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 func isConnectError(err error) bool {

@@ -19,12 +19,17 @@ import (
 	"taskd/internal/testdb"
 )
 
-// When every pooled connection is busy, a request waits until its
-// deadline and then answers 503 with Retry-After: it never hangs.
+// When every pooled connection is busy, a request answers 503 with
+// Retry-After once the acquire timeout is over, long before its own
+// deadline: a saturated server sheds load instead of queueing it. The
+// pool being busy does not make /readyz fail.
 func TestPoolExhaustionAnswers503(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = 1 })
-	e := newEnv(t, pool, func(o *api.Options) { o.RequestTimeout = 300 * time.Millisecond })
+	e := newEnv(t, pool, func(o *api.Options) {
+		o.RequestTimeout = 20 * time.Second
+		o.AcquireTimeout = 200 * time.Millisecond
+	})
 	e.newProject("Home")
 
 	conn, err := pool.Acquire(context.Background()) // the only connection
@@ -34,10 +39,16 @@ func TestPoolExhaustionAnswers503(t *testing.T) {
 		if req.method == "POST" {
 			body = map[string]any{"name": "Blocked"}
 		}
+		start := time.Now()
 		r := e.do(req.method, req.path, body)
+		elapsed := time.Since(start)
 		r.requireProblem(http.StatusServiceUnavailable)
 		require.Equal(t, "1", r.Header.Get("Retry-After"))
+		require.GreaterOrEqual(t, elapsed, 200*time.Millisecond)
+		require.Less(t, elapsed, 2*time.Second, "shed after the acquire timeout, not the request deadline")
+		t.Logf("%s %s: 503 after %v", req.method, req.path, elapsed.Round(time.Millisecond))
 	}
+	e.do("GET", "/readyz", nil).requireStatus(http.StatusOK)
 	conn.Release()
 	require.Len(t, e.do("GET", "/v1/projects", nil).requireStatus(http.StatusOK).items(), 1)
 	require.Zero(t, e.count(`SELECT count(*) FROM projects WHERE name = 'Blocked'`))

@@ -144,6 +144,9 @@ func registerProjects(api huma.API, s *server) {
 func (s *server) createProject(ctx context.Context, in *ProjectCreateInput) (*ProjectOutput, error) {
 	var p db.Project
 	err := s.inTx(ctx, func(q *db.Queries) (err error) {
+		if err := s.withinQuota(ctx, q, quotaProjects, 1, nil); err != nil {
+			return err
+		}
 		p, err = q.ProjectCreate(ctx, db.ProjectCreateParams{
 			UserID:      caller(ctx).ID,
 			Name:        in.Body.Name,

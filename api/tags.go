@@ -248,6 +248,9 @@ func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagOutput,
 	var out *TagOutput
 	var created bool
 	err = s.inTx(ctx, func(q *db.Queries) error {
+		if err := s.withinTagQuota(ctx, q, []string{name}); err != nil {
+			return err
+		}
 		row, err := q.TagCreate(ctx, db.TagCreateParams{UserID: userID, Name: name})
 		if err != nil {
 			return err

@@ -206,6 +206,12 @@ func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskOutp
 	status := db.TaskStatus(b.Status)
 	var row db.TaskCreateRow
 	err = s.inTx(ctx, func(q *db.Queries) (err error) {
+		if err := s.withinQuota(ctx, q, quotaTasks, 1, nil); err != nil {
+			return err
+		}
+		if err := s.withinTagQuota(ctx, q, tags); err != nil {
+			return err
+		}
 		row, err = q.TaskCreate(ctx, db.TaskCreateParams{
 			UserID:         caller(ctx).ID,
 			ProjectID:      b.ProjectID,
@@ -377,6 +383,11 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 		}
 		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
 			return err
+		}
+		if b.Tags.Set {
+			if err := s.withinTagQuota(ctx, q, patch.tags); err != nil {
+				return err
+			}
 		}
 		if emptyPatch(&in.Body) {
 			out, err = taskOutput(ctx, q, userID, in.ID) // {} changes nothing

@@ -42,6 +42,9 @@ func (s *server) addTaskTags(ctx context.Context, in *TaskTagsAddInput) (*TaskOu
 		if err != nil {
 			return err
 		}
+		if err := s.withinTagQuota(ctx, q, names); err != nil {
+			return err
+		}
 		row, err := q.TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: caller(ctx).ID, TaskID: in.ID, Names: names, MaxTags: maxTagsPerTask})
 		if err != nil {
 			return err

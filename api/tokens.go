@@ -87,6 +87,9 @@ func (s *server) createToken(ctx context.Context, in *TokenCreateInput) (*TokenC
 	secret, hash := NewToken()
 	var row db.TokenCreateRow
 	err := s.inTx(ctx, func(q *db.Queries) (err error) {
+		if err := s.withinQuota(ctx, q, quotaTokens, 1, nil); err != nil {
+			return err
+		}
 		row, err = q.TokenCreate(ctx, db.TokenCreateParams{UserID: caller(ctx).ID, Name: in.Body.Name, SecretHash: hash})
 		return err
 	})

@@ -2,9 +2,12 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -19,9 +22,9 @@ var enumTypes = []string{"task_status", "_task_status", "task_priority", "_task_
 // "@x IS NULL OR …", which a cached generic plan cannot drop (it would
 // miss the indexes), while a plan made with the values prunes the absent
 // ones. Every other statement keeps PostgreSQL's cached plans.
-func CustomPlans(pool *pgxpool.Pool) DBTX { return customPlans{pool} }
+func CustomPlans(pool *Pool) DBTX { return customPlans{pool} }
 
-type customPlans struct{ *pgxpool.Pool }
+type customPlans struct{ *Pool }
 
 func (c customPlans) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	b := &pgx.Batch{}
@@ -61,3 +64,113 @@ func PoolConfig(databaseURL string, maxConns int32) (*pgxpool.Config, error) {
 	}
 	return cfg, nil
 }
+
+// ErrPoolBusy says that no pooled connection came free within the
+// acquire timeout: the server is saturated, and the request should be
+// shed (503 with Retry-After) rather than queue until its deadline.
+var ErrPoolBusy = errors.New("no database connection free in time")
+
+// Pool is the connection pool with a bound on the wait for a connection.
+// Waiting the whole request deadline for a connection only makes a
+// saturated server slower for everyone; a short bound sheds the excess
+// at once, and the client's retry lands when there is room.
+type Pool struct {
+	*pgxpool.Pool
+	// AcquireTimeout bounds the wait for a free connection; 0: no bound
+	// but the caller's context.
+	AcquireTimeout time.Duration
+}
+
+// Acquire takes a connection, waiting at most AcquireTimeout.
+func (p *Pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	if p.AcquireTimeout <= 0 {
+		return p.Pool.Acquire(ctx)
+	}
+	actx, cancel := context.WithTimeout(ctx, p.AcquireTimeout)
+	defer cancel()
+	conn, err := p.Pool.Acquire(actx)
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		return nil, ErrPoolBusy
+	}
+	return conn, err
+}
+
+func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	conn, err := p.Acquire(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	defer conn.Release()
+	return conn.Exec(ctx, sql, args...)
+}
+
+func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	conn, err := p.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		conn.Release()
+		return nil, err
+	}
+	return &releasingRows{Rows: rows, conn: conn}, nil
+}
+
+func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := p.Query(ctx, sql, args...)
+	return &lazyRow{rows: rows, err: err}
+}
+
+func (p *Pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	conn, err := p.Acquire(ctx)
+	if err != nil {
+		return errBatch{err}
+	}
+	return &releasingBatch{BatchResults: conn.SendBatch(ctx, b), conn: conn}
+}
+
+// releasingRows gives the connection back once its rows are closed.
+type releasingRows struct {
+	pgx.Rows
+	conn *pgxpool.Conn
+}
+
+func (r *releasingRows) Close() {
+	r.Rows.Close()
+	if r.conn != nil {
+		r.conn.Release()
+		r.conn = nil
+	}
+}
+
+func (r *releasingRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+type releasingBatch struct {
+	pgx.BatchResults
+	conn *pgxpool.Conn
+}
+
+func (b *releasingBatch) Close() error {
+	err := b.BatchResults.Close()
+	if b.conn != nil {
+		b.conn.Release()
+		b.conn = nil
+	}
+	return err
+}
+
+// errBatch is the batch of a connection that could not be had.
+type errBatch struct{ err error }
+
+func (b errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
+func (b errBatch) Query() (pgx.Rows, error)         { return nil, b.err }
+func (b errBatch) QueryRow() pgx.Row                { return &lazyRow{err: b.err} }
+func (b errBatch) Close() error                     { return b.err }
+func (b errBatch) Tx() pgx.Tx                       { return nil }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // maxAttempts bounds how often InTx reruns a transaction that PostgreSQL
@@ -40,7 +39,7 @@ const beginSerializable = "BEGIN ISOLATION LEVEL SERIALIZABLE"
 // BEGIN travels with fn's first statement in one pipelined batch, so a
 // transaction costs its statements plus one round trip (COMMIT) rather
 // than plus two; a transaction that runs no statement costs nothing.
-func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(q *Queries) error) error {
+func InTx(ctx context.Context, pool *Pool, fn func(q *Queries) error) error {
 	for attempt := 1; ; attempt++ {
 		err := inTxOnce(ctx, pool, fn)
 		if err == nil || !Retryable(err) || attempt == maxAttempts {
@@ -57,7 +56,7 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(q *Queries) error) er
 	}
 }
 
-func inTxOnce(ctx context.Context, pool *pgxpool.Pool, fn func(q *Queries) error) error {
+func inTxOnce(ctx context.Context, pool *Pool, fn func(q *Queries) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -178,6 +177,19 @@ func (r *lazyRow) Scan(dest ...any) error {
 	}
 	r.rows.Close()
 	return r.rows.Err()
+}
+
+// AheadOfTx is the queries of q's connection outside its transaction,
+// when q is a unit of work that has not begun it yet (lazyTx sends BEGIN
+// with the first statement); otherwise q itself. A read that needs no
+// transactional guarantee, such as counting a user's rows for a quota,
+// runs there so that it neither joins the SERIALIZABLE transaction's
+// conflict tracking nor needs a second connection.
+func (q *Queries) AheadOfTx() *Queries {
+	if t, ok := q.db.(*lazyTx); ok && !t.begun {
+		return New(t.conn)
+	}
+	return q
 }
 
 // Retryable reports a serialization failure or deadlock: PostgreSQL

@@ -29,7 +29,7 @@ func TestInTxRetriesDeadlocks(t *testing.T) {
 	bothLocked.Add(2)
 	var firstAttempt [2]atomic.Bool
 	run := func(i, first, second int) error {
-		return db.InTx(ctx, pool, func(q *db.Queries) error {
+		return db.InTx(ctx, &db.Pool{Pool: pool}, func(q *db.Queries) error {
 			attempts.Add(1)
 			tx := q.Conn()
 			if _, err := tx.Exec(ctx, `UPDATE counters SET n = n + 1 WHERE id = $1`, first); err != nil {
@@ -50,7 +50,9 @@ func TestInTxRetriesDeadlocks(t *testing.T) {
 	go func() { errs <- run(1, 2, 1) }()
 	require.NoError(t, <-errs)
 	require.NoError(t, <-errs)
-	require.Equal(t, int32(3), attempts.Load(), "one of the two ran twice")
+	// One ran twice, or (the writes being SERIALIZABLE) its rerun waited
+	// for the other's row and was aborted once more.
+	require.GreaterOrEqual(t, attempts.Load(), int32(3), "one of the two ran again")
 	var n1, n2 int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT n FROM counters WHERE id = 1), (SELECT n FROM counters WHERE id = 2)`).Scan(&n1, &n2))
 	require.Equal(t, []int{11, 11}, []int{n1, n2}, "each transaction applied exactly once")
@@ -69,7 +71,7 @@ func TestInTxRetriesSerializationFailures(t *testing.T) {
 	readDone.Add(2)
 	var firstAttempt [2]atomic.Bool
 	run := func(i int) error {
-		return db.InTx(ctx, pool, func(q *db.Queries) error {
+		return db.InTx(ctx, &db.Pool{Pool: pool}, func(q *db.Queries) error {
 			attempts.Add(1)
 			tx := q.Conn()
 			if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {

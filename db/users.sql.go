@@ -50,3 +50,42 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (UserCre
 	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
 	return i, err
 }
+
+const userUsage = `-- name: UserUsage :one
+SELECT (SELECT count(*) FROM (SELECT 1 FROM tokens k WHERE k.user_id = $1 LIMIT $2) t) AS tokens,
+       (SELECT count(*) FROM (SELECT 1 FROM projects p WHERE p.user_id = $1 LIMIT $2) t) AS projects,
+       (SELECT count(*) FROM (SELECT 1 FROM tasks k WHERE k.user_id = $1 LIMIT $2) t) AS tasks,
+       (SELECT count(*) FROM (SELECT 1 FROM tags g WHERE g.user_id = $1 LIMIT $2) t) AS tags,
+       (SELECT count(*) FROM unnest($3::text[]) AS n(name)
+        WHERE NOT EXISTS (SELECT 1 FROM tags g WHERE g.user_id = $1 AND g.name = n.name)) AS new_tags
+`
+
+type UserUsageParams struct {
+	UserID int64
+	Cap    int32
+	Names  []string
+}
+
+type UserUsageRow struct {
+	Tokens   int64
+	Projects int64
+	Tasks    int64
+	Tags     int64
+	NewTags  int64
+}
+
+// UserUsage counts what a user holds, for the quotas. Counts stop at
+// cap (just past the largest quota), so that a full account costs no more
+// to count than its quota; new_tags is how many of names are not tags yet.
+func (q *Queries) UserUsage(ctx context.Context, arg UserUsageParams) (UserUsageRow, error) {
+	row := q.db.QueryRow(ctx, userUsage, arg.UserID, arg.Cap, arg.Names)
+	var i UserUsageRow
+	err := row.Scan(
+		&i.Tokens,
+		&i.Projects,
+		&i.Tasks,
+		&i.Tags,
+		&i.NewTags,
+	)
+	return i, err
+}

@@ -11,3 +11,14 @@ SELECT id, name, created_at FROM new_user;
 
 -- name: UserByName :one
 SELECT id, name, created_at FROM users WHERE lower(name) = lower(@name);
+
+-- UserUsage counts what a user holds, for the quotas. Counts stop at
+-- cap (just past the largest quota), so that a full account costs no more
+-- to count than its quota; new_tags is how many of names are not tags yet.
+-- name: UserUsage :one
+SELECT (SELECT count(*) FROM (SELECT 1 FROM tokens k WHERE k.user_id = @user_id LIMIT @cap) t) AS tokens,
+       (SELECT count(*) FROM (SELECT 1 FROM projects p WHERE p.user_id = @user_id LIMIT @cap) t) AS projects,
+       (SELECT count(*) FROM (SELECT 1 FROM tasks k WHERE k.user_id = @user_id LIMIT @cap) t) AS tasks,
+       (SELECT count(*) FROM (SELECT 1 FROM tags g WHERE g.user_id = @user_id LIMIT @cap) t) AS tags,
+       (SELECT count(*) FROM unnest(@names::text[]) AS n(name)
+        WHERE NOT EXISTS (SELECT 1 FROM tags g WHERE g.user_id = @user_id AND g.name = n.name)) AS new_tags;

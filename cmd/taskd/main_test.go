@@ -61,7 +61,8 @@ func startServe(t *testing.T, dir string, env ...string) *process {
 	t.Helper()
 	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
+	// No shutdown delay unless a test asks for one (the last value wins).
+	cmd.Env = append(append(os.Environ(), "SHUTDOWN_DELAY=0"), env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	p := &process{cmd: cmd, done: make(chan error, 1), logs: &bytes.Buffer{}}
@@ -228,6 +229,35 @@ func TestMigrateAndUsageErrors(t *testing.T) {
 	bad, _ := cmd.CombinedOutput()
 	require.Equal(t, 1, cmd.ProcessState.ExitCode())
 	require.Contains(t, string(bad), "DATABASE_URL must look like postgres://")
+}
+
+// From SIGTERM on, /readyz answers 503 for SHUTDOWN_DELAY while the API
+// still answers, so a load balancer stops sending before the listener
+// closes; then taskd drains and exits 0.
+func TestReadyzFailsDuringTheShutdownDelay(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, t.TempDir(), "DATABASE_URL="+testdb.URL(t), "SHUTDOWN_DELAY=2s")
+	code, body := p.call(t, "POST", "/v1/users", "", `{"name": "alice"}`)
+	require.Equal(t, http.StatusCreated, code)
+	token := body["token"].(string)
+	code, _ = p.call(t, "GET", "/readyz", "", "")
+	require.Equal(t, http.StatusOK, code)
+
+	sent := time.Now()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.Eventually(t, func() bool {
+		code, _ := p.call(t, "GET", "/readyz", "", "")
+		return code == http.StatusServiceUnavailable
+	}, time.Second, 20*time.Millisecond, "readyz fails at once")
+	code, _ = p.call(t, "GET", "/v1/me", token, "")
+	require.Equal(t, http.StatusOK, code, "the API still answers during the delay")
+	select {
+	case err := <-p.done:
+		require.NoError(t, err, "exit status; logs: %s", p.logs)
+		require.GreaterOrEqual(t, time.Since(sent), 2*time.Second, "the listener stayed open for the delay")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("taskd did not exit; logs: %s", p.logs)
+	}
 }
 
 // SIGTERM while clients keep writing: taskd exits 0, every write that got

@@ -34,6 +34,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	requestTimeout := fs.Duration("request-timeout", envDuration("REQUEST_TIMEOUT", 10*time.Second),
 		"bound on each request, its database work and its wait for a pooled connection included; then 503 with Retry-After (env REQUEST_TIMEOUT)")
 	openSignup := fs.Bool("open-signup", envBool("OPEN_SIGNUP", true), "let anyone sign up with POST /v1/users (env OPEN_SIGNUP); off: 403, and users come from `taskd user create`")
+	acquireTimeout := fs.Duration("db-acquire-timeout", envDuration("DB_ACQUIRE_TIMEOUT", time.Second),
+		"longest wait for a free database connection; then 503 with Retry-After, so a saturated server sheds load at once (env DB_ACQUIRE_TIMEOUT)")
+	shutdownDelay := fs.Duration("shutdown-delay", envDuration("SHUTDOWN_DELAY", 5*time.Second),
+		"after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes, so a load balancer stops sending first (env SHUTDOWN_DELAY)")
 	rateLimit := fs.Float64("rate-limit", envFloat("RATE_LIMIT", 50),
 		"requests per second per user, all of its tokens together, and per client address for sign-up and requests without a valid token; 0 turns rate limiting off (env RATE_LIMIT)")
 	rateBurst := fs.Int("rate-limit-burst", envInt("RATE_LIMIT_BURST", 100), "requests that may come at once before the rate applies (env RATE_LIMIT_BURST)")
@@ -84,7 +88,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer pool.Close()
 
 	go api.ExpireIdempotencyKeys(ctx, pool, 10*time.Minute, log)
-	handler, _ := api.New(pool, api.Options{OpenSignup: *openSignup, Logger: log, RequestTimeout: *requestTimeout, RateLimits: limits, Background: ctx})
+	shuttingDown := make(chan struct{})
+	handler, _ := api.New(pool, api.Options{OpenSignup: *openSignup, Logger: log, RequestTimeout: *requestTimeout, RateLimits: limits,
+		AcquireTimeout: *acquireTimeout, ShuttingDown: shuttingDown, Background: ctx})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -106,6 +112,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case err := <-served:
 		return err
 	case <-ctx.Done():
+	}
+	close(shuttingDown)
+	if *shutdownDelay > 0 {
+		log.Info("shutting down: /readyz answers 503; still serving until the delay is over", "delay", shutdownDelay.String())
+		time.Sleep(*shutdownDelay)
 	}
 	log.Info("shutting down: draining in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

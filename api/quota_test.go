@@ -1,0 +1,66 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"taskd/api"
+)
+
+func quotas(q api.Quotas) func(*api.Options) {
+	return func(o *api.Options) { o.Quotas = q }
+}
+
+// Over a quota the create is 409 naming the quota, and writes nothing;
+// deleting makes room again; another user has quotas of their own.
+func TestQuotas(t *testing.T) {
+	e := setup(t, quotas(api.Quotas{Tokens: 3, Projects: 2, Tasks: 3, Tags: 4}))
+
+	// Tokens: sign-up's is one of three.
+	e.do("POST", "/v1/tokens", map[string]any{"name": "a"}).requireStatus(http.StatusCreated)
+	e.do("POST", "/v1/tokens", map[string]any{"name": "b"}).requireStatus(http.StatusCreated)
+	over := e.do("POST", "/v1/tokens", map[string]any{"name": "c"})
+	over.requireProblem(http.StatusConflict)
+	require.Contains(t, over.object()["detail"], "3 tokens")
+	require.Equal(t, 3, e.count(`SELECT count(*) FROM tokens WHERE user_id = $1`, e.userID))
+
+	p := e.newProject("One")
+	e.newProject("Two")
+	require.Contains(t, e.do("POST", "/v1/projects", map[string]any{"name": "Three"}).requireStatus(http.StatusConflict).object()["detail"], "2 projects")
+	require.Equal(t, 2, e.count(`SELECT count(*) FROM projects`))
+
+	first := e.newTask(map[string]any{"project_id": p, "title": "1", "tags": []string{"a", "b"}})
+	e.newTask(map[string]any{"project_id": p, "title": "2", "tags": []string{"a", "c"}})
+	e.newTask(map[string]any{"project_id": p, "title": "3"})
+	require.Contains(t, e.do("POST", "/v1/tasks", map[string]any{"project_id": p, "title": "4"}).requireStatus(http.StatusConflict).object()["detail"], "3 tasks")
+	require.Equal(t, 3, e.count(`SELECT count(*) FROM tasks`))
+	e.do("DELETE", taskPath(first), nil).requireStatus(http.StatusNoContent)
+	e.newTask(map[string]any{"project_id": p, "title": "4"})
+
+	// Tags: a, b, c exist; one more may come, and existing names are free.
+	e.do("POST", "/v1/tags", map[string]any{"name": "d"}).requireStatus(http.StatusCreated)
+	e.do("POST", "/v1/tags", map[string]any{"name": "a"}).requireStatus(http.StatusOK)
+	require.Contains(t, e.do("POST", "/v1/tags", map[string]any{"name": "e"}).requireStatus(http.StatusConflict).object()["detail"], "4 tags")
+	task := e.do("GET", "/v1/tasks?limit=1", nil).items()[0]
+	e.do("POST", taskPath(task)+"/tags", map[string]any{"tags": []string{"a", "d"}}).requireStatus(http.StatusOK)
+	e.do("POST", taskPath(task)+"/tags", map[string]any{"tags": []string{"new"}}).requireStatus(http.StatusConflict)
+	e.do("PATCH", taskPath(task), map[string]any{"tags": []string{"other"}}).requireStatus(http.StatusConflict)
+	require.Equal(t, 4, e.count(`SELECT count(*) FROM tags`))
+
+	bob, _ := e.signUp("bob")
+	e.as(bob).do("POST", "/v1/projects", map[string]any{"name": "Bob's"}).requireStatus(http.StatusCreated)
+}
+
+// Far below a quota a create costs no count; the cached count still
+// catches the quota when it is reached in one process.
+func TestQuotaReachedThroughTheCache(t *testing.T) {
+	e := setup(t, quotas(api.Quotas{Projects: 20}))
+	for i := range 20 {
+		e.newProject(fmt.Sprint("P", i))
+	}
+	e.do("POST", "/v1/projects", map[string]any{"name": "P20"}).requireProblem(http.StatusConflict)
+	require.Equal(t, 20, e.count(`SELECT count(*) FROM projects`))
+}
