@@ -16,6 +16,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	gojson "github.com/goccy/go-json"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"taskd/db"
@@ -34,6 +35,14 @@ type Options struct {
 	// ends: the listener that lets the token cache learn of revocations
 	// (without it every request authenticates against the database).
 	Background context.Context
+	// ListenConfig, when set, is what the token cache's LISTEN connection
+	// connects with instead of the pool's configuration: LISTEN needs a
+	// session of its own on the server, which a transaction-pooling proxy
+	// such as PgBouncer does not give, so point this at the database
+	// directly. It must reach the pool's database: the cache is trusted
+	// only while this connection delivers the heartbeat NOTIFYs the
+	// process sends with the pool's configuration (it stays off otherwise).
+	ListenConfig *pgx.ConnConfig
 	// RateLimits limit requests per user and per client address; the
 	// zero value turns them off.
 	RateLimits RateLimits
@@ -82,7 +91,7 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	}
 	if pool != nil && opts.Background != nil {
 		go s.health.closeWhenDone(opts.Background)
-		go s.tokens.listen(opts.Background, pool, s.log)
+		go s.tokens.listen(opts.Background, pool, opts.ListenConfig, s.log)
 	}
 
 	strictCasing.Do(func() { huma.ValidateStrictCasing = true })
