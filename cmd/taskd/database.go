@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -36,14 +35,18 @@ type database struct {
 
 func (d *database) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.url, "database-url", os.Getenv("DATABASE_URL"),
-		"PostgreSQL URL (env DATABASE_URL); empty: a local cluster under ./"+localDataDir+" started from the installed PostgreSQL binaries")
+		"PostgreSQL URL or key/value connection string, as psql takes it (env DATABASE_URL); empty: a local cluster under ./"+localDataDir+" started from the installed PostgreSQL binaries")
 	fs.IntVar(&d.maxConns, "db-max-conns", envInt("DATABASE_MAX_CONNS", defaultMaxConns),
 		"most open database connections (env DATABASE_MAX_CONNS)")
 }
 
-// resolve settles the database URL, starting the local cluster (and its
-// taskd database) when no URL is configured.
-func (d *database) resolve(ctx context.Context, log io.Writer) (*url.URL, error) {
+// resolve settles the database configuration, starting the local
+// cluster (and its taskd database) when no URL is configured. DATABASE_URL
+// is parsed here, once, by pgx, which reads it as libpq and psql do (a
+// URL or a key/value string; no sslmode meaning "prefer": TLS when the
+// server offers it, else plaintext); the pool and the migrations both
+// connect with the result.
+func (d *database) resolve(ctx context.Context, log io.Writer) (*pgxpool.Config, error) {
 	if d.url == "" {
 		fmt.Fprintf(log, "DATABASE_URL is not set: using the local PostgreSQL cluster in ./%s\n", localDataDir)
 		c, err := pglocal.Start(ctx, localDataDir, pglocal.Options{})
@@ -56,19 +59,24 @@ func (d *database) resolve(ctx context.Context, log io.Writer) (*url.URL, error)
 			return nil, err
 		}
 	}
-	u, err := url.Parse(d.url)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, fmt.Errorf("DATABASE_URL must look like postgres://user:password@host:5432/dbname, got %q", d.url)
+	// pgx's parse errors quote the string with its password masked.
+	cfg, err := db.PoolConfig(d.url, int32(d.maxConns))
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL must look like postgres://user:password@host:5432/dbname or "+
+			"'host=HOST port=5432 user=USER password=PASSWORD dbname=DBNAME', as psql takes it: %w", err)
 	}
-	return u, nil
+	return cfg, nil
+}
+
+// describe names the server and database of cfg for messages: never the
+// password.
+func describe(cfg *pgxpool.Config) string {
+	c := cfg.ConnConfig
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s", c.Host, c.Port, c.User, c.Database)
 }
 
 // pool opens the connection pool and checks that the database answers.
-func (d *database) pool(ctx context.Context, u *url.URL) (*pgxpool.Pool, error) {
-	cfg, err := db.PoolConfig(u.String(), int32(d.maxConns))
-	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
+func (d *database) pool(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -77,7 +85,7 @@ func (d *database) pool(ctx context.Context, u *url.URL) (*pgxpool.Pool, error) 
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("cannot reach the database at %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("cannot reach the database (%s): %w", describe(cfg), err)
 	}
 	return pool, nil
 }
@@ -85,14 +93,14 @@ func (d *database) pool(ctx context.Context, u *url.URL) (*pgxpool.Pool, error) 
 // open resolves the database, applies pending migrations and opens the
 // pool: what every administrative command needs. done releases it all.
 func (d *database) open(ctx context.Context, log io.Writer) (*pgxpool.Pool, func(), error) {
-	u, err := d.resolve(ctx, log)
+	cfg, err := d.resolve(ctx, log)
 	if err != nil {
 		return nil, d.close, err
 	}
-	if err := db.Migrator(u, io.Discard, "").CreateAndMigrate(); err != nil {
+	if err := db.Migrator(cfg, io.Discard, "").CreateAndMigrate(); err != nil {
 		return nil, d.close, fmt.Errorf("applying migrations: %w", err)
 	}
-	pool, err := d.pool(ctx, u)
+	pool, err := d.pool(ctx, cfg)
 	if err != nil {
 		return nil, d.close, err
 	}
