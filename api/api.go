@@ -55,6 +55,9 @@ type Options struct {
 	// ShuttingDown, when closed, makes /readyz answer 503 so that a load
 	// balancer stops sending before the listener closes.
 	ShuttingDown <-chan struct{}
+	// StreamHeartbeat is how often an idle change stream sends a comment
+	// line; zero: every 15 s.
+	StreamHeartbeat time.Duration
 	// RequestTimeout bounds each request, its database work included; a
 	// request that runs out of time (waiting for a pooled connection, say)
 	// answers 503 with Retry-After. Zero: no bound.
@@ -71,6 +74,7 @@ type server struct {
 	tokens  *tokenCache
 	limits  *rateLimiter
 	usage   *usageCache
+	changes *changeHub
 }
 
 // New builds the HTTP handler and the Huma API (whose OpenAPI() is the
@@ -84,14 +88,22 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &server{opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool), tokens: newTokenCache(), limits: newRateLimiter(opts.RateLimits), usage: newUsageCache(opts.Quotas)}
+	s := &server{opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool), tokens: newTokenCache(), limits: newRateLimiter(opts.RateLimits), usage: newUsageCache(opts.Quotas), changes: newChangeHub()}
 	if pool != nil {
 		s.pool = &db.Pool{Pool: pool, AcquireTimeout: opts.AcquireTimeout}
 		s.health = newHealthCheck(pool)
 	}
+	s.tokens.onEvict = func(hash []byte) {
+		s.changes.wakeWhere(func(sub *changeSub) bool { return hash == nil || sub.token == string(hash) })
+	}
 	if pool != nil && opts.Background != nil {
 		go s.health.closeWhenDone(opts.Background)
 		go s.tokens.listen(opts.Background, pool, opts.ListenConfig, s.log)
+		listenCfg := pool.Config().ConnConfig
+		if opts.ListenConfig != nil {
+			listenCfg = opts.ListenConfig
+		}
+		go s.changes.listen(opts.Background, listenCfg.Copy(), s.log)
 	}
 
 	strictCasing.Do(func() { huma.ValidateStrictCasing = true })
@@ -108,6 +120,7 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	registerTaskTags(api, s)
 	registerTags(api, s)
 	registerComments(api, s)
+	registerChanges(api, s)
 
 	documentErrorDetail(api)
 

@@ -83,6 +83,7 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 		}
 		infoOf(ctx.Context()).userID = user.ID
 		ctx = huma.WithValue(ctx, userKey{}, user)
+		ctx = huma.WithValue(ctx, tokenHashKey{}, hash)
 		next(huma.WithValue(ctx, serverKey{}, s))
 	}
 }

@@ -39,6 +39,9 @@ func (c *conditionalWriter) WriteHeader(status int) {
 	c.ResponseWriter.WriteHeader(status)
 }
 
+// Unwrap lets http.ResponseController reach the connection (to flush).
+func (c *conditionalWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
 func (c *conditionalWriter) Write(b []byte) (int, error) {
 	if c.skipBody {
 		return len(b), nil
@@ -70,6 +73,10 @@ func withDeadline(timeout time.Duration, next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == changeStreamPath {
+			next.ServeHTTP(w, r) // a stream lasts as long as its client
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))

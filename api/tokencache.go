@@ -60,6 +60,7 @@ type tokenCache struct {
 	// connection was sent; zero while there is no such ping.
 	heard      time.Time
 	generation uint64
+	onEvict    func(hash []byte) // set before the listener starts
 	entries    map[string]cachedToken
 }
 
@@ -137,16 +138,20 @@ func (c *tokenCache) user(hash []byte, load func() (db.User, error)) (db.User, e
 	return u, nil
 }
 
-// evict forgets one token (nil: all of them).
+// evict forgets one token (nil: all of them) and tells onEvict, so that
+// the change streams of a revoked token end.
 func (c *tokenCache) evict(hash []byte) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.generation++
 	if hash == nil {
 		clear(c.entries)
-		return
+	} else {
+		delete(c.entries, string(hash))
 	}
-	delete(c.entries, string(hash))
+	c.mu.Unlock()
+	if c.onEvict != nil {
+		c.onEvict(hash)
+	}
 }
 
 // reset starts (or ends) a LISTEN connection's life: empty, and

@@ -10,6 +10,70 @@ import (
 	"time"
 )
 
+type ChangeEntity string
+
+const (
+	ChangeEntityProject ChangeEntity = "project"
+	ChangeEntityTask    ChangeEntity = "task"
+	ChangeEntityTag     ChangeEntity = "tag"
+	ChangeEntityComment ChangeEntity = "comment"
+)
+
+func (e *ChangeEntity) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = ChangeEntity(s)
+	case string:
+		*e = ChangeEntity(s)
+	default:
+		return fmt.Errorf("unsupported scan type for ChangeEntity: %T", src)
+	}
+	return nil
+}
+
+type NullChangeEntity struct {
+	ChangeEntity ChangeEntity
+	Valid        bool // Valid is true if ChangeEntity is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullChangeEntity) Scan(value interface{}) error {
+	if value == nil {
+		ns.ChangeEntity, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.ChangeEntity.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullChangeEntity) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.ChangeEntity), nil
+}
+
+func (e ChangeEntity) Valid() bool {
+	switch e {
+	case ChangeEntityProject,
+		ChangeEntityTask,
+		ChangeEntityTag,
+		ChangeEntityComment:
+		return true
+	}
+	return false
+}
+
+func AllChangeEntityValues() []ChangeEntity {
+	return []ChangeEntity{
+		ChangeEntityProject,
+		ChangeEntityTask,
+		ChangeEntityTag,
+		ChangeEntityComment,
+	}
+}
+
 type TaskPriority string
 
 const (
@@ -136,6 +200,20 @@ func AllTaskStatusValues() []TaskStatus {
 		TaskStatusDone,
 		TaskStatusCancelled,
 	}
+}
+
+type Change struct {
+	UserID     int64
+	Xid        int64
+	ID         int64
+	EntityType ChangeEntity
+	EntityID   int64
+	ChangedAt  time.Time
+}
+
+type ChangeLog struct {
+	Singleton bool
+	PrunedXid int64
 }
 
 type Comment struct {

@@ -29,6 +29,18 @@ COMMENT ON EXTENSION pg_trgm IS 'text similarity measurement and index searching
 
 
 --
+-- Name: change_entity; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.change_entity AS ENUM (
+    'project',
+    'task',
+    'tag',
+    'comment'
+);
+
+
+--
 -- Name: task_priority; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -50,6 +62,105 @@ CREATE TYPE public.task_status AS ENUM (
     'done',
     'cancelled'
 );
+
+
+--
+-- Name: changes_deleted(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.changes_deleted() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO changes (user_id, entity_type, entity_id)
+    SELECT user_id, TG_ARGV[0]::change_entity, id FROM old_rows;
+    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM old_rows) u;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: changes_inserted(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.changes_inserted() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO changes (user_id, entity_type, entity_id)
+    SELECT user_id, TG_ARGV[0]::change_entity, id FROM new_rows;
+    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: changes_task_tags_added(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.changes_task_tags_added() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO changes (user_id, entity_type, entity_id)
+    SELECT DISTINCT user_id, 'task'::change_entity, task_id FROM new_rows;
+    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: changes_task_tags_removed(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.changes_task_tags_removed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO changes (user_id, entity_type, entity_id)
+    SELECT DISTINCT user_id, 'task'::change_entity, task_id FROM old_rows;
+    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM old_rows) u;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: changes_task_tags_updated(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.changes_task_tags_updated() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO changes (user_id, entity_type, entity_id)
+    SELECT user_id, 'task'::change_entity, task_id FROM new_rows
+    UNION SELECT user_id, 'task'::change_entity, task_id FROM old_rows;
+    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: changes_updated(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.changes_updated() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO changes (user_id, entity_type, entity_id)
+    SELECT n.user_id, TG_ARGV[0]::change_entity, n.id
+    FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
+    WHERE n.version <> o.version;
+    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
+    RETURN NULL;
+END
+$$;
 
 
 --
@@ -93,6 +204,45 @@ $$;
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
+
+--
+-- Name: change_log; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.change_log (
+    singleton boolean DEFAULT true NOT NULL,
+    pruned_xid bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT change_log_singleton_check CHECK (singleton)
+);
+
+
+--
+-- Name: changes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.changes (
+    user_id bigint NOT NULL,
+    xid bigint DEFAULT ((pg_current_xact_id())::text)::bigint NOT NULL,
+    id bigint NOT NULL,
+    entity_type public.change_entity NOT NULL,
+    entity_id bigint NOT NULL,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: changes_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.changes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 
 --
 -- Name: comments; Type: TABLE; Schema: public; Owner: -
@@ -353,6 +503,22 @@ ALTER TABLE public.users ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: change_log change_log_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.change_log
+    ADD CONSTRAINT change_log_pkey PRIMARY KEY (singleton);
+
+
+--
+-- Name: changes changes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.changes
+    ADD CONSTRAINT changes_pkey PRIMARY KEY (user_id, xid, id);
+
+
+--
 -- Name: comments comments_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -449,6 +615,13 @@ ALTER TABLE ONLY public.users
 
 
 --
+-- Name: changes_changed_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX changes_changed_at_idx ON public.changes USING btree (changed_at);
+
+
+--
 -- Name: comments_task_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -533,10 +706,115 @@ CREATE UNIQUE INDEX users_name_key ON public.users USING btree (lower(name));
 
 
 --
+-- Name: comments comments_deleted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER comments_deleted AFTER DELETE ON public.comments REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_deleted('comment');
+
+
+--
+-- Name: comments comments_inserted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER comments_inserted AFTER INSERT ON public.comments REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_inserted('comment');
+
+
+--
+-- Name: comments comments_updated; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER comments_updated AFTER UPDATE ON public.comments REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_updated('comment');
+
+
+--
+-- Name: projects projects_deleted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER projects_deleted AFTER DELETE ON public.projects REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_deleted('project');
+
+
+--
+-- Name: projects projects_inserted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER projects_inserted AFTER INSERT ON public.projects REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_inserted('project');
+
+
+--
+-- Name: projects projects_updated; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER projects_updated AFTER UPDATE ON public.projects REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_updated('project');
+
+
+--
+-- Name: tags tags_deleted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tags_deleted AFTER DELETE ON public.tags REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_deleted('tag');
+
+
+--
+-- Name: tags tags_inserted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tags_inserted AFTER INSERT ON public.tags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_inserted('tag');
+
+
+--
+-- Name: tags tags_updated; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tags_updated AFTER UPDATE ON public.tags REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_updated('tag');
+
+
+--
+-- Name: task_tags task_tags_deleted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER task_tags_deleted AFTER DELETE ON public.task_tags REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_task_tags_removed();
+
+
+--
+-- Name: task_tags task_tags_inserted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER task_tags_inserted AFTER INSERT ON public.task_tags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_task_tags_added();
+
+
+--
+-- Name: task_tags task_tags_updated; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER task_tags_updated AFTER UPDATE ON public.task_tags REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_task_tags_updated();
+
+
+--
+-- Name: tasks tasks_deleted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tasks_deleted AFTER DELETE ON public.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_deleted('task');
+
+
+--
+-- Name: tasks tasks_inserted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tasks_inserted AFTER INSERT ON public.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_inserted('task');
+
+
+--
 -- Name: tasks tasks_moved; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER tasks_moved BEFORE UPDATE OF project_id ON public.tasks FOR EACH ROW EXECUTE FUNCTION public.tasks_moved();
+
+
+--
+-- Name: tasks tasks_updated; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tasks_updated AFTER UPDATE ON public.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_updated('task');
 
 
 --
@@ -617,4 +895,5 @@ ALTER TABLE ONLY public.tokens
 INSERT INTO public.schema_migrations (version) VALUES
     ('20261126000000'),
     ('20261130000000'),
-    ('20261130000001');
+    ('20261130000001'),
+    ('20261130000002');

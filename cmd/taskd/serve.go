@@ -38,6 +38,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"longest wait for a free database connection; then 503 with Retry-After, so a saturated server sheds load at once (env DB_ACQUIRE_TIMEOUT)")
 	shutdownDelay := fs.Duration("shutdown-delay", envDuration("SHUTDOWN_DELAY", 5*time.Second),
 		"after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes, so a load balancer stops sending first (env SHUTDOWN_DELAY)")
+	changeRetention := fs.Duration("change-retention", envDuration("CHANGE_RETENTION", 30*24*time.Hour),
+		"how long the change log keeps changes; a cursor older than that answers 410 (env CHANGE_RETENTION)")
 	rateLimit := fs.Float64("rate-limit", envFloat("RATE_LIMIT", 50),
 		"requests per second per user, all of its tokens together, and per client address for sign-up and requests without a valid token; 0 turns rate limiting off (env RATE_LIMIT)")
 	rateBurst := fs.Int("rate-limit-burst", envInt("RATE_LIMIT_BURST", 100), "requests that may come at once before the rate applies (env RATE_LIMIT_BURST)")
@@ -88,6 +90,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer pool.Close()
 
 	go api.ExpireIdempotencyKeys(ctx, pool, 10*time.Minute, log)
+	go api.PruneChanges(ctx, pool, *changeRetention, time.Hour, log)
 	shuttingDown := make(chan struct{})
 	handler, _ := api.New(pool, api.Options{OpenSignup: *openSignup, Logger: log, RequestTimeout: *requestTimeout, RateLimits: limits,
 		AcquireTimeout: *acquireTimeout, ShuttingDown: shuttingDown, Background: ctx})

@@ -1,0 +1,462 @@
+package api_test
+
+import (
+	"bufio"
+	"encoding/base64"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"taskd/api"
+)
+
+type change struct {
+	Type      string         `json:"type"`
+	ID        int64          `json:"id"`
+	Op        string         `json:"op"`
+	ChangedAt time.Time      `json:"changed_at"`
+	Data      map[string]any `json:"data"`
+}
+
+type changePage struct {
+	Items      []change `json:"items"`
+	NextCursor string   `json:"next_cursor"`
+	HasMore    bool     `json:"has_more"`
+}
+
+func (e *env) changes(since string, limit int) changePage {
+	e.t.Helper()
+	q := url.Values{"limit": {fmt.Sprint(limit)}}
+	if since != "" {
+		q.Set("since", since)
+	}
+	var p changePage
+	e.do("GET", "/v1/changes?"+q.Encode(), nil).requireStatus(http.StatusOK).decode(&p)
+	require.NotEmpty(e.t, p.NextCursor, "next_cursor is never null")
+	return p
+}
+
+func keys(items []change) []string {
+	out := make([]string, len(items))
+	for i, c := range items {
+		out[i] = fmt.Sprintf("%s %d %s", c.Type, c.ID, c.Op)
+	}
+	return out
+}
+
+func TestChangeFeed(t *testing.T) {
+	e := setup(t)
+	p := e.newProject("Home")
+	task := e.newTask(map[string]any{"project_id": p, "title": "Launch", "tags": []string{"web", "urgent"}})
+	tid := int64(task["id"].(float64))
+	comment := e.do("POST", taskPath(task)+"/comments", map[string]any{"content": "hi"}).requireStatus(http.StatusCreated).object()
+	cid := int64(comment["id"].(float64))
+	tags := e.do("GET", "/v1/tags", nil).items()
+
+	all := e.changes("", 100)
+	require.False(t, all.HasMore)
+	require.ElementsMatch(t, []string{
+		fmt.Sprintf("project %d upsert", p),
+		fmt.Sprintf("tag %v upsert", tags[0]["id"]), fmt.Sprintf("tag %v upsert", tags[1]["id"]),
+		fmt.Sprintf("task %d upsert", tid),
+		fmt.Sprintf("comment %d upsert", cid),
+	}, keys(all.Items), "each entity once, whatever wrote it how often")
+	require.Equal(t, fmt.Sprintf("project %d upsert", p), keys(all.Items)[0], "in the order of the latest changes")
+	require.Equal(t, fmt.Sprintf("comment %d upsert", cid), keys(all.Items)[4])
+	// data is the entity as its GET returns it now.
+	for _, c := range all.Items {
+		path := map[string]string{"project": fmt.Sprint("/v1/projects/", c.ID), "task": fmt.Sprint("/v1/tasks/", c.ID),
+			"tag": fmt.Sprint("/v1/tags/", c.ID), "comment": fmt.Sprintf("%s/comments/%d", taskPath(task), c.ID)}[c.Type]
+		var want map[string]any
+		e.do("GET", path, nil).requireStatus(http.StatusOK).decode(&want)
+		require.Equal(t, want, c.Data, c.Type)
+	}
+
+	// Paging: limit 2 has more, and the pages together are the whole.
+	first := e.changes("", 2)
+	require.True(t, first.HasMore)
+	require.Len(t, first.Items, 2)
+	rest := e.changes(first.NextCursor, 100)
+	require.Equal(t, keys(all.Items), append(keys(first.Items), keys(rest.Items)...))
+
+	// Only what changed after a cursor; derived counts are no change.
+	cur := all.NextCursor
+	e.do("PATCH", taskPath(task), map[string]any{"title": "Launch!"}).requireStatus(http.StatusOK)
+	e.do("POST", taskPath(task)+"/comments", map[string]any{"content": "second"}).requireStatus(http.StatusCreated)
+	later := e.changes(cur, 100)
+	require.Len(t, later.Items, 2)
+	require.Equal(t, "task", later.Items[0].Type)
+	require.Equal(t, "Launch!", later.Items[0].Data["title"])
+	require.Equal(t, float64(2), later.Items[0].Data["comment_count"], "data is the state now")
+	require.Equal(t, "comment", later.Items[1].Type)
+	require.Empty(t, e.changes(later.NextCursor, 100).Items)
+
+	// A delete is a tombstone.
+	e.do("DELETE", fmt.Sprintf("%s/comments/%d", taskPath(task), cid), nil).requireStatus(http.StatusNoContent)
+	gone := e.changes(later.NextCursor, 100)
+	require.Equal(t, []string{fmt.Sprintf("comment %d delete", cid)}, keys(gone.Items))
+	require.Nil(t, gone.Items[0].Data)
+}
+
+// Cascades are changes too: a forced project delete records every task
+// and comment removed with it; a tag rename, merge or delete records every
+// task whose tags changed.
+func TestChangeFeedCascades(t *testing.T) {
+	e := setup(t)
+	p := e.newProject("Doomed")
+	other := e.newProject("Kept")
+	a := e.newTask(map[string]any{"project_id": p, "title": "a", "tags": []string{"x"}})
+	sub := e.newTask(map[string]any{"project_id": p, "title": "sub", "parent_task_id": a["id"]})
+	c := e.do("POST", taskPath(sub)+"/comments", map[string]any{"content": "note"}).requireStatus(http.StatusCreated).object()
+	k := e.newTask(map[string]any{"project_id": other, "title": "k", "tags": []string{"x", "y"}})
+	cur := e.do("GET", "/v1/changes/cursor", nil).requireStatus(http.StatusOK).object()["cursor"].(string)
+
+	e.do("DELETE", fmt.Sprint("/v1/projects/", p, "?force=true"), nil).requireStatus(http.StatusNoContent)
+	got := e.changes(cur, 100)
+	require.ElementsMatch(t, []string{
+		fmt.Sprintf("project %d delete", p), fmt.Sprintf("task %v delete", a["id"]),
+		fmt.Sprintf("task %v delete", sub["id"]), fmt.Sprintf("comment %v delete", c["id"]),
+	}, keys(got.Items))
+
+	cur = got.NextCursor
+	x := e.do("GET", "/v1/tags?sort=name", nil).items()[0]
+	require.Equal(t, "x", x["name"])
+	e.do("PATCH", fmt.Sprint("/v1/tags/", x["id"]), map[string]any{"name": "renamed"}).requireStatus(http.StatusOK)
+	got = e.changes(cur, 100)
+	require.ElementsMatch(t, []string{fmt.Sprintf("tag %v upsert", x["id"]), fmt.Sprintf("task %v upsert", k["id"])}, keys(got.Items))
+
+	cur = got.NextCursor
+	y := e.do("GET", "/v1/tags?sort=name", nil).items()[1]
+	require.Equal(t, "y", y["name"])
+	e.do("DELETE", fmt.Sprint("/v1/tags/", y["id"]), nil).requireStatus(http.StatusNoContent)
+	got = e.changes(cur, 100)
+	require.ElementsMatch(t, []string{fmt.Sprintf("tag %v delete", y["id"]), fmt.Sprintf("task %v upsert", k["id"])}, keys(got.Items))
+	for _, ch := range got.Items {
+		if ch.Type == "task" {
+			require.Equal(t, []any{"renamed"}, ch.Data["tags"])
+		}
+	}
+}
+
+func TestChangeFeedCursors(t *testing.T) {
+	e := setup(t)
+	e.newProject("One")
+	for _, bad := range []string{"nonsense", "AQAAAAAAAAAB", e.changes("", 1).NextCursor[:5]} {
+		e.do("GET", "/v1/changes?since="+url.QueryEscape(bad), nil).requireProblem(http.StatusUnprocessableEntity, "query.since")
+	}
+	// Another user's cursor is not one of yours.
+	mine := e.changes("", 100).NextCursor
+	bob, _ := e.signUp("bob")
+	e.as(bob).do("GET", "/v1/changes?since="+url.QueryEscape(mine), nil).requireProblem(http.StatusUnprocessableEntity, "query.since")
+	e.do("GET", "/v1/changes?limit=1001", nil).requireProblem(http.StatusUnprocessableEntity, "query.limit")
+
+	// A cursor older than the retained log is 410; the start is not.
+	old := e.changes("", 1).NextCursor
+	e.newProject("Two")
+	_, err := e.pool.Exec(context.Background(), `UPDATE change_log SET pruned_xid = pg_current_xact_id()::text::bigint`)
+	require.NoError(t, err)
+	e.do("GET", "/v1/changes?since="+url.QueryEscape(old), nil).requireProblem(http.StatusGone)
+	e.do("GET", "/v1/changes", nil).requireStatus(http.StatusOK)
+}
+
+// Commit order is not sequence order: while 64 writers create, patch,
+// delete and merge tags concurrently, a reader follows next_cursor
+// without pause; afterwards what it saw equals the database, entity by
+// entity. Each round is a fresh user.
+func TestChangeFeedIsGapFreeUnderConcurrency(t *testing.T) {
+	e := setup(t)
+	rounds := 5
+	if testing.Short() {
+		rounds = 2
+	}
+	for round := range rounds {
+		token, userID := e.signUp(fmt.Sprint("writer", round))
+		u := e.as(token)
+		projects := []int64{u.newProject("A"), u.newProject("B")}
+		for _, name := range []string{"t0", "t1", "t2", "t3"} {
+			u.do("POST", "/v1/tags", map[string]any{"name": name}).requireStatus(http.StatusCreated)
+		}
+
+		seen := map[string]change{} // the reader's view: type/id -> latest
+		var done atomic.Bool
+		readerDone := make(chan struct{})
+		cursor := ""
+		var history []string
+		go func() {
+			defer close(readerDone)
+			for {
+				finished := done.Load()
+				p := u.changes(cursor, 50)
+				history = append(history, fmt.Sprintf("page from %s: %d items, next %s, more %v", decodeForDebug(cursor), len(p.Items), decodeForDebug(p.NextCursor), p.HasMore))
+				for _, c := range p.Items {
+					seen[fmt.Sprintf("%s/%d", c.Type, c.ID)] = c
+				}
+				cursor = p.NextCursor
+				if finished && !p.HasMore {
+					return
+				}
+			}
+		}()
+
+		var wg sync.WaitGroup
+		for w := range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(uint64(round), uint64(w)))
+				var mine []map[string]any
+				for range 6 {
+					switch op := r.IntN(10); {
+					case op < 4 || len(mine) == 0:
+						res := u.do("POST", "/v1/tasks", map[string]any{"project_id": projects[r.IntN(2)], "title": "t", "tags": []string{fmt.Sprint("t", r.IntN(4))}})
+						if res.Code == http.StatusCreated {
+							mine = append(mine, res.object())
+						}
+					case op < 7:
+						u.do("PATCH", taskPath(mine[r.IntN(len(mine))]), map[string]any{"title": fmt.Sprint("p", r.Int())})
+					case op < 9:
+						i := r.IntN(len(mine))
+						u.do("DELETE", taskPath(mine[i]), nil)
+						mine = append(mine[:i], mine[i+1:]...)
+					default:
+						tags := u.do("GET", "/v1/tags", nil).items()
+						if len(tags) >= 2 {
+							u.do("POST", fmt.Sprintf("/v1/tags/%v/merge", tags[0]["id"]), map[string]any{"into": tags[1]["id"]})
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		done.Store(true)
+		<-readerDone
+
+		// The reader's view against the database, entity by entity.
+		want := map[string]string{}
+		rows, err := e.pool.Query(context.Background(), `
+			SELECT 'task/' || id, title || '|' || array_to_string(tags, ',') FROM task_rows WHERE user_id = $1
+			UNION ALL SELECT 'tag/' || id, name FROM tags WHERE user_id = $1
+			UNION ALL SELECT 'project/' || id, name FROM projects WHERE user_id = $1`, userID)
+		require.NoError(t, err)
+		for rows.Next() {
+			var k, v string
+			require.NoError(t, rows.Scan(&k, &v))
+			want[k] = v
+		}
+		require.NoError(t, rows.Err())
+		got := map[string]string{}
+		for k, c := range seen {
+			if c.Op == "delete" {
+				continue
+			}
+			switch c.Type {
+			case "task":
+				tags := ""
+				for i, tag := range c.Data["tags"].([]any) {
+					if i > 0 {
+						tags += ","
+					}
+					tags += tag.(string)
+				}
+				got[k] = c.Data["title"].(string) + "|" + tags
+			case "tag", "project":
+				got[k] = c.Data["name"].(string)
+			}
+		}
+		if !assert.Equal(t, want, got, "round %d: the reader's view is the database", round) {
+			for k := range want {
+				if want[k] != got[k] {
+					var typ string
+					var id int64
+					fmt.Sscanf(strings.Replace(k, "/", " ", 1), "%s %d", &typ, &id)
+					rows, _ := e.pool.Query(context.Background(), `SELECT xid, id FROM changes WHERE entity_type::text = $1 AND entity_id = $2 ORDER BY xid, id`, typ, id)
+					for rows.Next() {
+						var x, i int64
+						_ = rows.Scan(&x, &i)
+						t.Logf("%s: change at (%d, %d)", k, x, i)
+					}
+					t.Logf("%s: reader saw %+v", k, seen[k])
+				}
+			}
+			for _, h := range history {
+				t.Log(h)
+			}
+			t.FailNow()
+		}
+		t.Logf("round %d: %d entities, the reader agrees", round, len(want))
+	}
+}
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct {
+	ID, Event string
+	Data      change
+}
+
+func TestChangeStreamResumesWithoutLossOrRepeats(t *testing.T) {
+	e := setup(t)
+	srv := newHTTPServer(t, e)
+	p := e.newProject("Live")
+	start := e.do("GET", "/v1/changes/cursor", nil).object()["cursor"].(string)
+
+	stream := openStream(t, srv, e.token, "?since="+url.QueryEscape(start), "")
+	var first []sseEvent
+	for i := range 3 {
+		e.newTask(map[string]any{"project_id": p, "title": fmt.Sprint("task ", i)})
+		first = append(first, stream.next(t))
+	}
+	stream.close()
+	for i, ev := range first {
+		require.Equal(t, "change", ev.Event)
+		require.Equal(t, fmt.Sprint("task ", i), ev.Data.Data["title"])
+	}
+
+	// Two changes while disconnected, then resume from the last event id.
+	e.newTask(map[string]any{"project_id": p, "title": "while away 1"})
+	e.newTask(map[string]any{"project_id": p, "title": "while away 2"})
+	resumed := openStream(t, srv, e.token, "", first[len(first)-1].ID)
+	defer resumed.close()
+	a, b := resumed.next(t), resumed.next(t)
+	require.Equal(t, "while away 1", a.Data.Data["title"])
+	require.Equal(t, "while away 2", b.Data.Data["title"])
+	e.newTask(map[string]any{"project_id": p, "title": "live again"})
+	require.Equal(t, "live again", resumed.next(t).Data.Data["title"], "no repeats: the next event is the new change")
+}
+
+func TestChangeStreamHeartbeatAndRevocation(t *testing.T) {
+	e := setup(t, func(o *api.Options) { o.StreamHeartbeat = 100 * time.Millisecond })
+	srv := newHTTPServer(t, e)
+	second := e.do("POST", "/v1/tokens", map[string]any{"name": "stream"}).requireStatus(http.StatusCreated).object()
+	stream := openStream(t, srv, second["token"].(string), "", "")
+	defer stream.close()
+	require.True(t, stream.waitComment(t, "keep-alive"), "idle streams get comment lines")
+	e.do("DELETE", fmt.Sprintf("/v1/tokens/%v", second["id"]), nil).requireStatus(http.StatusNoContent)
+	require.True(t, stream.waitEnd(t, 3*time.Second), "the stream ends when its token is revoked")
+}
+
+func TestChangeStreamErrors(t *testing.T) {
+	e := setup(t)
+	e.do("GET", "/v1/changes/stream?since=nonsense", nil).requireProblem(http.StatusUnprocessableEntity, "query.since")
+	e.do("GET", "/v1/changes/stream", nil, "Last-Event-ID", "nonsense").requireProblem(http.StatusUnprocessableEntity, "header.Last-Event-ID")
+	e.as("").do("GET", "/v1/changes/stream", nil).requireStatus(http.StatusUnauthorized)
+}
+
+func newHTTPServer(t *testing.T, e *env) *httptest.Server {
+	srv := httptest.NewServer(e.handler)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type stream struct {
+	res    *http.Response
+	lines  chan string
+	cancel context.CancelFunc
+}
+
+// openStream GETs /v1/changes/stream over real HTTP and reads its lines
+// in the background.
+func openStream(t *testing.T, srv *httptest.Server, token, query, lastEventID string) *stream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/changes/stream"+query, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "text/event-stream")
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	res, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
+	s := &stream{res: res, lines: make(chan string, 100), cancel: cancel}
+	go func() {
+		defer close(s.lines)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+	}()
+	return s
+}
+
+func (s *stream) close() { s.cancel(); s.res.Body.Close() }
+
+// next returns the next event, skipping comment lines.
+func (s *stream) next(t *testing.T) sseEvent {
+	t.Helper()
+	var ev sseEvent
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case line, ok := <-s.lines:
+			require.True(t, ok, "the stream ended")
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = strings.TrimPrefix(line, "id: ")
+			case strings.HasPrefix(line, "event: "):
+				ev.Event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev.Data))
+			case line == "" && ev.ID != "":
+				return ev
+			}
+		case <-timeout:
+			t.Fatal("no event within 5 s")
+		}
+	}
+}
+
+func (s *stream) waitComment(t *testing.T, text string) bool {
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case line, ok := <-s.lines:
+			if !ok {
+				return false
+			}
+			if line == ": "+text {
+				return true
+			}
+		case <-timeout:
+			return false
+		}
+	}
+}
+
+func (s *stream) waitEnd(t *testing.T, within time.Duration) bool {
+	timeout := time.After(within)
+	for {
+		select {
+		case _, ok := <-s.lines:
+			if !ok {
+				return true
+			}
+		case <-timeout:
+			return false
+		}
+	}
+}
+
+func decodeForDebug(c string) string {
+	if c == "" {
+		return "start"
+	}
+	b, _ := base64.RawURLEncoding.DecodeString(c)
+	if len(b) > 1 {
+		return string(b[1:])
+	}
+	return c
+}

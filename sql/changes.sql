@@ -1,0 +1,70 @@
+-- ChangesPage is one page of a user's change feed after the position
+-- (after_xid, after_id): each entity once, at its latest change, in the
+-- order of those changes, with the entity as its GET shows it now (the
+-- columns of its type; all NULL when it is gone). Only changes of
+-- transactions below the horizon (the oldest transaction still running)
+-- are read: every one of those has ended, so nothing can commit later at
+-- a position before one handed out. horizon, pruned_xid and held_back
+-- come along, from the same snapshot as the page (a later statement's
+-- horizon could pass a transaction that this one did not see commit): an
+-- empty page is one row with a NULL entity.
+-- name: ChangesPage :many
+WITH horizon AS (
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
+), latest AS (
+    SELECT DISTINCT ON (c.entity_type, c.entity_id) c.entity_type, c.entity_id, c.xid, c.id, c.changed_at
+    FROM changes c
+    WHERE c.user_id = @user_id
+      AND (c.xid, c.id) > (@after_xid::bigint, @after_id::bigint)
+      AND c.xid < (SELECT xmin FROM horizon)
+    ORDER BY c.entity_type, c.entity_id, c.xid DESC, c.id DESC
+), page AS (
+    SELECT * FROM latest ORDER BY xid, id LIMIT @max_rows
+)
+SELECT page.entity_type, page.entity_id, page.xid, page.id, page.changed_at,
+       horizon.xmin::bigint AS horizon,
+       (SELECT pruned_xid FROM change_log)::bigint AS pruned_xid,
+       EXISTS (SELECT 1 FROM changes h WHERE h.user_id = @user_id AND h.xid >= (SELECT xmin FROM horizon))::bool AS held_back,
+       p.name AS project_name, p.description AS project_description, p.color AS project_color,
+       p.archived_at AS project_archived_at, p.version AS project_version,
+       p.created_at AS project_created_at, p.updated_at AS project_updated_at,
+       t.project_id AS task_project_id, t.parent_task_id AS task_parent_task_id, t.title AS task_title,
+       t.description AS task_description, t.status AS task_status, t.priority AS task_priority,
+       t.due_date AS task_due_date, t.estimated_hours AS task_estimated_hours,
+       t.completed_at AS task_completed_at, t.version AS task_version, t.created_at AS task_created_at,
+       t.updated_at AS task_updated_at, t.tags AS task_tags, t.subtask_count AS task_subtask_count,
+       t.comment_count AS task_comment_count,
+       g.name AS tag_name, g.version AS tag_version, g.created_at AS tag_created_at,
+       (SELECT count(*) FROM task_tags tt WHERE tt.user_id = g.user_id AND tt.tag_id = g.id) AS tag_task_count,
+       cm.task_id AS comment_task_id, cm.content AS comment_content, cm.version AS comment_version,
+       cm.created_at AS comment_created_at, cm.updated_at AS comment_updated_at
+FROM horizon
+LEFT JOIN page ON true
+LEFT JOIN projects p ON page.entity_type = 'project' AND p.user_id = @user_id AND p.id = page.entity_id
+LEFT JOIN task_rows t ON page.entity_type = 'task' AND t.user_id = @user_id AND t.id = page.entity_id
+LEFT JOIN tags g ON page.entity_type = 'tag' AND g.user_id = @user_id AND g.id = page.entity_id
+LEFT JOIN comments cm ON page.entity_type = 'comment' AND cm.user_id = @user_id AND cm.id = page.entity_id
+ORDER BY page.xid, page.id;
+
+-- ChangesHorizon is the position now (every change of a transaction
+-- below it has ended) and, for an empty page, what ChangesPage would have
+-- said besides: where the log starts, and whether the user has changes
+-- committed but held back behind an older running transaction.
+-- name: ChangesHorizon :one
+WITH horizon AS (
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
+)
+SELECT (SELECT xmin FROM horizon)::bigint AS horizon,
+       (SELECT pruned_xid FROM change_log)::bigint AS pruned_xid,
+       EXISTS (SELECT 1 FROM changes h WHERE h.user_id = @user_id AND h.xid >= (SELECT xmin FROM horizon))::bool AS held_back;
+
+-- ChangesPrune deletes changes older than before and moves the log's
+-- start past them, in one statement, off the request path.
+-- name: ChangesPrune :one
+WITH gone AS (
+    DELETE FROM changes WHERE changed_at < @before RETURNING xid
+), moved AS (
+    UPDATE change_log SET pruned_xid = greatest(pruned_xid, (SELECT max(xid) FROM gone))
+    WHERE EXISTS (SELECT 1 FROM gone)
+)
+SELECT count(*) FROM gone;
