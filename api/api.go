@@ -55,6 +55,10 @@ type Options struct {
 	// ShuttingDown, when closed, makes /readyz answer 503 so that a load
 	// balancer stops sending before the listener closes.
 	ShuttingDown <-chan struct{}
+	// Now is the clock "today" (overdue filters, stats) is read from;
+	// nil: the wall clock. Tests set it so that dates do not shift under
+	// them at midnight UTC.
+	Now func() time.Time
 	// StreamHeartbeat is how often an idle change stream sends a comment
 	// line; zero: every 15 s.
 	StreamHeartbeat time.Duration

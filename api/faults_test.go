@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -100,13 +101,37 @@ func TestDatabaseLossAndRecovery(t *testing.T) {
 	require.Equal(t, []string{"Before", "After"}, names(e.do("GET", "/v1/projects", nil).items()))
 }
 
-// The request's deadline reaches the database: a request that runs out
-// of time gets 503, and nothing of its write remains.
+// The request's deadline reaches the database in the middle of a write:
+// a PATCH that waits on a row lock held elsewhere runs out of time inside
+// its transaction, answers 503, its statement is cancelled in PostgreSQL
+// (the lock wait ends), and nothing of the write remains.
 func TestRequestDeadlineReachesTheDatabase(t *testing.T) {
 	e := setup(t)
-	slow := newEnv(t, e.pool, func(o *api.Options) { o.RequestTimeout = time.Nanosecond; o.OpenSignup = false })
+	p := e.newProject("Locked")
+	slow := newEnv(t, e.pool, func(o *api.Options) { o.RequestTimeout = 500 * time.Millisecond; o.OpenSignup = false })
 	slow.token = e.token
-	slow.do("POST", "/v1/projects", map[string]any{"name": "Too late"}).requireProblem(http.StatusServiceUnavailable)
-	slow.do("GET", "/v1/projects", nil).requireProblem(http.StatusServiceUnavailable)
-	require.Zero(t, e.count(`SELECT count(*) FROM projects`))
+	slow.do("GET", "/v1/me", nil).requireStatus(http.StatusOK) // the token is known: the deadline cannot hit its lookup first
+
+	ctx := context.Background()
+	holder, err := e.pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = holder.Exec(ctx, `SELECT 1 FROM projects WHERE id = $1 FOR UPDATE`, p)
+	require.NoError(t, err)
+
+	start := time.Now()
+	slow.do("PATCH", fmt.Sprint("/v1/projects/", p), map[string]any{"name": "Too late"}).requireProblem(http.StatusServiceUnavailable)
+	elapsed := time.Since(start)
+	require.GreaterOrEqual(t, elapsed, 500*time.Millisecond, "it waited on the lock until its deadline")
+	require.Less(t, elapsed, 3*time.Second)
+	require.Eventually(t, func() bool {
+		return e.count(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 0
+	}, 2*time.Second, 20*time.Millisecond, "the cancelled statement no longer waits in PostgreSQL")
+	require.NoError(t, holder.Rollback(ctx))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM projects WHERE name = 'Locked' AND version = 1`), "nothing of the write remains")
+
+	// A request with no time at all is refused the same way.
+	instant := newEnv(t, e.pool, func(o *api.Options) { o.RequestTimeout = time.Nanosecond; o.OpenSignup = false })
+	instant.token = e.token
+	instant.do("POST", "/v1/projects", map[string]any{"name": "Never"}).requireProblem(http.StatusServiceUnavailable)
+	require.Zero(t, e.count(`SELECT count(*) FROM projects WHERE name = 'Never'`))
 }

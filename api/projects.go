@@ -290,7 +290,7 @@ func registerProjectStats(api huma.API, s *server) {
 }
 
 func (s *server) projectStats(ctx context.Context, in *ProjectPath) (*ProjectStatsOutput, error) {
-	r, err := db.New(s.pool).ProjectStats(ctx, db.ProjectStatsParams{UserID: caller(ctx).ID, ProjectID: in.ID, Today: today()})
+	r, err := db.New(s.pool).ProjectStats(ctx, db.ProjectStatsParams{UserID: caller(ctx).ID, ProjectID: in.ID, Today: s.today()})
 	if err != nil {
 		return nil, s.problem(ctx, orNotFound(err, "project", in.ID))
 	}

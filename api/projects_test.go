@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"taskd/api"
 )
 
 // createProject creates a project through the API and returns its path.
@@ -255,7 +257,10 @@ func TestProjectPathCheckedBeforeBody(t *testing.T) {
 }
 
 func TestProjectStats(t *testing.T) {
-	e := setup(t)
+	// Five minutes before midnight UTC: "yesterday" must not move while
+	// the test runs.
+	now := time.Date(2026, 12, 1, 23, 55, 0, 0, time.UTC)
+	e := setup(t, func(o *api.Options) { o.Now = func() time.Time { return now } })
 	p := e.newProject("Home")
 	stats := fmt.Sprintf("/v1/projects/%d/stats", p)
 	empty := e.do("GET", stats, nil).requireStatus(http.StatusOK)
@@ -265,7 +270,7 @@ func TestProjectStats(t *testing.T) {
 		"overdue_tasks": 0.0, "completion_percentage": 0.0, "estimated_hours_total": 0.0, "estimated_hours_done": 0.0,
 	}, empty.object())
 
-	yesterday := time.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02")
+	yesterday := now.AddDate(0, 0, -1).Format("2006-01-02")
 	parent := e.newTask(map[string]any{"project_id": p, "title": "a", "estimated_hours": 1.5, "due_date": yesterday})
 	e.newTask(map[string]any{"project_id": p, "title": "b", "status": "done", "estimated_hours": 2.25, "parent_task_id": parent["id"]})
 	e.newTask(map[string]any{"project_id": p, "title": "c", "status": "in_progress", "due_date": yesterday})

@@ -76,7 +76,7 @@ func (s *server) listTasks(ctx context.Context, in *TaskListInput) (*TaskListOut
 		Overdue:      optional(in.Overdue, in.overdueSet),
 		Statuses:     make([]db.TaskStatus, len(in.Status)),
 		Priorities:   make([]db.TaskPriority, len(in.Priority)),
-		Today:        today(),
+		Today:        s.today(),
 		MaxRows:      in.Limit + 1,
 	}
 	for i, v := range in.Status {
@@ -109,7 +109,12 @@ func (s *server) listTasks(ctx context.Context, in *TaskListInput) (*TaskListOut
 }
 
 // today is the contract's "today": the UTC date.
-func today() time.Time {
-	y, m, d := time.Now().UTC().Date()
+// today is the contract's "today": the UTC date of the server's clock.
+func (s *server) today() time.Time {
+	now := time.Now
+	if s.opts.Now != nil {
+		now = s.opts.Now
+	}
+	y, m, d := now().UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"taskd/api"
 )
 
 func titles(items []map[string]any) []string {
@@ -25,8 +27,9 @@ func (e *env) listTitles(query string) []string {
 }
 
 func TestTaskListFilters(t *testing.T) {
-	e := setup(t)
-	day := func(offset int) string { return time.Now().UTC().AddDate(0, 0, offset).Format("2006-01-02") }
+	now := time.Date(2026, 12, 1, 23, 59, 59, 0, time.UTC) // the clock "today" is read from
+	e := setup(t, func(o *api.Options) { o.Now = func() time.Time { return now } })
+	day := func(offset int) string { return now.AddDate(0, 0, offset).Format("2006-01-02") }
 	home, work := e.newProject("Home"), e.newProject("Work")
 	laundry := e.newTask(map[string]any{"project_id": home, "title": "Laundry", "priority": "low", "due_date": day(-2), "tags": []string{"chores", "weekly"}})
 	e.newTask(map[string]any{"project_id": home, "title": "Fold shirts", "parent_task_id": laundry["id"], "status": "done", "due_date": day(-1), "tags": []string{"chores"}})
