@@ -55,6 +55,8 @@ type Options struct {
 	// ShuttingDown, when closed, makes /readyz answer 503 so that a load
 	// balancer stops sending before the listener closes.
 	ShuttingDown <-chan struct{}
+	// Webhooks configure webhook delivery.
+	Webhooks WebhookOptions
 	// Now is the clock "today" (overdue filters, stats) is read from;
 	// nil: the wall clock. Tests set it so that dates do not shift under
 	// them at midnight UTC.
@@ -78,7 +80,8 @@ type server struct {
 	tokens  *tokenCache
 	limits  *rateLimiter
 	usage   *usageCache
-	changes *changeHub
+	changes  *changeHub
+	webhooks *webhookDeliverer
 }
 
 // New builds the HTTP handler and the Huma API (whose OpenAPI() is the
@@ -93,8 +96,12 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 		opts.Logger = slog.Default()
 	}
 	s := &server{opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool), tokens: newTokenCache(), limits: newRateLimiter(opts.RateLimits), usage: newUsageCache(opts.Quotas), changes: newChangeHub()}
+	s.webhooks = newWebhookDeliverer(opts.Webhooks, nil, s.log)
+	s.changes.onWebhooks = s.webhooks.poke
 	if pool != nil {
 		s.pool = &db.Pool{Pool: pool, AcquireTimeout: opts.AcquireTimeout}
+		s.webhooks.pool = s.pool
+		s.metrics.registry.MustRegister(s.webhooks.outcomes, webhookQueueCollector{s.pool})
 		s.health = newHealthCheck(pool)
 	}
 	s.tokens.onEvict = func(hash []byte) {
@@ -108,6 +115,7 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 			listenCfg = opts.ListenConfig
 		}
 		go s.changes.listen(opts.Background, listenCfg.Copy(), s.log)
+		go s.webhooks.run(opts.Background)
 	}
 
 	strictCasing.Do(func() { huma.ValidateStrictCasing = true })
@@ -125,6 +133,7 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	registerTags(api, s)
 	registerComments(api, s)
 	registerChanges(api, s)
+	registerWebhooks(api, s)
 
 	documentErrorDetail(api)
 

@@ -27,11 +27,15 @@ const changeStreamPath = "/v1/changes/stream"
 // commit.
 const changesChannel = "taskd_changes"
 
+// webhooksChannel is where the outbox's triggers NOTIFY new deliveries.
+const webhooksChannel = "taskd_webhooks"
+
 // defaultHeartbeat keeps idle streams (and the proxies in between) open.
 const defaultHeartbeat = 15 * time.Second
 
 // changeHub fans the change log's notifications out to this process's
-// streams over one LISTEN connection, however many streams there are: a
+// streams (and new webhook deliveries to its deliverer) over one LISTEN
+// connection, however many streams there are: a
 // stream costs memory, not a database connection. A notification only
 // wakes the streams of its user; each then reads the log from its own
 // position, so a missed or merged notification loses nothing as long as
@@ -39,8 +43,9 @@ const defaultHeartbeat = 15 * time.Second
 // reconnects, and streams poll while it is down).
 type changeHub struct {
 	mu        sync.Mutex
-	streams   map[int64]map[*changeSub]struct{}
-	listening atomic.Bool
+	streams    map[int64]map[*changeSub]struct{}
+	listening  atomic.Bool
+	onWebhooks func() // new webhook deliveries were queued
 }
 
 type changeSub struct {
@@ -122,15 +127,24 @@ func (h *changeHub) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) error {
 		return err
 	}
 	defer closeQuietly(ctx, conn)
-	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel+"; LISTEN "+webhooksChannel); err != nil {
 		return err
 	}
 	h.listening.Store(true)
 	h.wakeWhere(func(*changeSub) bool { return true }) // what happened while deaf
+	if h.onWebhooks != nil {
+		h.onWebhooks()
+	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
+		}
+		if n.Channel == webhooksChannel {
+			if h.onWebhooks != nil {
+				h.onWebhooks()
+			}
+			continue
 		}
 		if user, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
 			h.wake(user)
@@ -170,28 +184,32 @@ func (s *server) streamChanges(ctx context.Context, in *ChangeStreamInput) (*hum
 	if err != nil {
 		return nil, err
 	}
-	// The first page is read before the stream starts, so that a cursor
-	// past the retained log is still a 410 problem, not a broken stream.
+	// Subscribed before the first read, so that a change committed in
+	// between wakes the stream. The first page is read before the stream
+	// starts, so that a cursor past the retained log is still a 410
+	// problem, not a broken stream.
+	hash, _ := ctx.Value(tokenHashKey{}).([]byte)
+	sub, unsubscribe := s.changes.subscribe(user, hash)
 	first, err := s.changesAfter(ctx, pos, 100)
 	if err != nil {
+		unsubscribe()
 		return nil, s.problem(ctx, err)
 	}
-	hash, _ := ctx.Value(tokenHashKey{}).([]byte)
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
+		defer unsubscribe()
 		hctx.SetHeader("Content-Type", "text/event-stream")
 		hctx.SetHeader("X-Accel-Buffering", "no") // proxies must not hold events back
 		hctx.SetStatus(http.StatusOK)
-		s.followChanges(hctx.Context(), hctx.BodyWriter(), user, hash, first)
+		s.followChanges(hctx.Context(), hctx.BodyWriter(), sub, hash, first)
 	}}, nil
 }
 
 // followChanges writes page and every later change until the client goes,
-// the token is revoked or the server stops.
-func (s *server) followChanges(ctx context.Context, w io.Writer, user int64, tokenHash []byte, page changePage) {
+// the token is revoked or the server shuts down (a stream would otherwise
+// hold the drain open until its limit).
+func (s *server) followChanges(ctx context.Context, w io.Writer, sub *changeSub, tokenHash []byte, page changePage) {
 	rc := http.NewResponseController(w.(http.ResponseWriter))
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
-	sub, unsubscribe := s.changes.subscribe(user, tokenHash)
-	defer unsubscribe()
 	heartbeat := time.NewTicker(s.heartbeat())
 	defer heartbeat.Stop()
 
@@ -226,6 +244,8 @@ func (s *server) followChanges(ctx context.Context, w io.Writer, user int64, tok
 		}
 		select {
 		case <-ctx.Done():
+			return
+		case <-s.opts.ShuttingDown:
 			return
 		case <-heartbeat.C:
 			if !write(": keep-alive\n\n") {

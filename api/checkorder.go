@@ -30,6 +30,10 @@ var resourceLookups = map[string]resourceLookup{
 		_, err := q.TokenGet(ctx, db.TokenGetParams{UserID: userID, ID: p.id("id")})
 		return err
 	}},
+	"/v1/webhooks/{id}": {"webhook", func(ctx context.Context, q *db.Queries, userID int64, p pathParams) error {
+		_, err := q.WebhookGet(ctx, db.WebhookGetParams{UserID: userID, ID: p.id("id")})
+		return err
+	}},
 	"/v1/tasks/{id}":             {"task", findTask},
 	"/v1/tasks/{id}/tags/{name}": {"task", findTask},
 	"/v1/tasks/{id}/comments/{comment_id}": {"comment", func(ctx context.Context, q *db.Queries, userID int64, p pathParams) error {

@@ -31,8 +31,9 @@ func responseHeaders(next http.Handler) http.Handler {
 
 // secretRoutes are the routes whose replies carry a secret.
 var secretRoutes = map[string]bool{
-	"POST /v1/users":  true,
-	"POST /v1/tokens": true,
+	"POST /v1/users":    true,
+	"POST /v1/tokens":   true,
+	"POST /v1/webhooks": true,
 }
 
 func carriesSecret(r *http.Request) bool {

@@ -3,11 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"crypto/sha256"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -17,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"taskd/db"
+	"taskd/internal/seal"
 )
 
 // Idempotency-Key: the first 2xx reply to a POST is stored in the
@@ -72,35 +69,21 @@ func (s *server) idempotencyKey(ctx huma.Context, body []byte) (*idempotencyKey,
 	return k, nil
 }
 
-// aead is the cipher that seals this key's stored reply. Its key is a
-// hash of the Idempotency-Key under another label than the lookup hash,
-// so the stored lookup hash does not open the reply.
-func (k *idempotencyKey) aead() cipher.AEAD {
-	sealKey := sha256.Sum256([]byte("taskd idempotent reply\x00" + k.key))
-	block, _ := aes.NewCipher(sealKey[:]) // a 32-byte key never fails
-	gcm, _ := cipher.NewGCM(block)
-	return gcm
+// sealKey seals this key's stored reply. It is a hash of the
+// Idempotency-Key under another label than the lookup hash, so the stored
+// lookup hash does not open the reply.
+func (k *idempotencyKey) sealKey() []byte {
+	sum := sha256.Sum256([]byte("taskd idempotent reply\x00" + k.key))
+	return sum[:]
 }
 
 func (k *idempotencyKey) seal(body []byte) []byte {
-	gcm := k.aead()
-	nonce := make([]byte, gcm.NonceSize())
-	_, _ = rand.Read(nonce)
-	return gcm.Seal(nonce, nonce, body, k.keyHash)
+	sealed, _ := seal.Seal(k.sealKey(), body, k.keyHash) // a 32-byte key never fails
+	return sealed
 }
 
-var errSealedReply = errors.New("stored reply does not open with this key")
-
 func (k *idempotencyKey) open(sealed []byte) ([]byte, error) {
-	gcm := k.aead()
-	if len(sealed) < gcm.NonceSize() {
-		return nil, errSealedReply
-	}
-	body, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], k.keyHash)
-	if err != nil {
-		return nil, errSealedReply
-	}
-	return body, nil
+	return seal.Open(k.sealKey(), sealed, k.keyHash)
 }
 
 func (k *idempotencyKey) claim() db.IdempotencyClaimParams {

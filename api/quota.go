@@ -15,7 +15,7 @@ import (
 // Quotas bound what one user can hold, so that one account cannot fill
 // the database. A zero field takes the contract's default.
 type Quotas struct {
-	Tokens, Projects, Tasks, Tags int64
+	Tokens, Projects, Tasks, Tags, Webhooks int64
 }
 
 func (q Quotas) withDefaults() Quotas {
@@ -25,7 +25,7 @@ func (q Quotas) withDefaults() Quotas {
 		}
 		return d
 	}
-	return Quotas{Tokens: def(q.Tokens, 100), Projects: def(q.Projects, 1000), Tasks: def(q.Tasks, 100_000), Tags: def(q.Tags, 10_000)}
+	return Quotas{Tokens: def(q.Tokens, 100), Projects: def(q.Projects, 1000), Tasks: def(q.Tasks, 100_000), Tags: def(q.Tags, 10_000), Webhooks: def(q.Webhooks, 20)}
 }
 
 type quotaKind int
@@ -35,9 +35,10 @@ const (
 	quotaProjects
 	quotaTasks
 	quotaTags
+	quotaWebhooks
 )
 
-var quotaNames = [...]string{"tokens", "projects", "tasks", "tags"}
+var quotaNames = [...]string{"tokens", "projects", "tasks", "tags", "webhooks"}
 
 // usageCache keeps, per user, the counts last read from the database plus
 // what this process created since. Counting a user's 100 000 tasks on
@@ -77,7 +78,7 @@ func newUsageCache(limits Quotas) *usageCache {
 }
 
 func (c *usageCache) limit(k quotaKind) int64 {
-	return [...]int64{c.limits.Tokens, c.limits.Projects, c.limits.Tasks, c.limits.Tags}[k]
+	return [...]int64{c.limits.Tokens, c.limits.Projects, c.limits.Tasks, c.limits.Tags, c.limits.Webhooks}[k]
 }
 
 // check refuses with 409 a write that would take the user past the quota
@@ -92,7 +93,7 @@ func (c *usageCache) check(ctx context.Context, q *db.Queries, userID int64, k q
 	if err != nil {
 		return err
 	}
-	counts := usageCounts{row.Tokens, row.Projects, row.Tasks, row.Tags}
+	counts := usageCounts{row.Tokens, row.Projects, row.Tasks, row.Tags, row.Webhooks}
 	c.mu.Lock()
 	if len(c.users) >= usageMax {
 		clear(c.users)

@@ -14,8 +14,8 @@ import (
 )
 
 // A copy of the database yields no usable secret: a pg_dump taken after
-// tokens were issued, with and without Idempotency-Key (whose stored
-// replies carry them), contains none of them.
+// tokens and a webhook secret were issued, with and without
+// Idempotency-Key (whose stored replies carry them), contains none.
 func TestDumpHoldsNoToken(t *testing.T) {
 	e := setup(t)
 	tokens := []string{e.token}
@@ -31,6 +31,8 @@ func TestDumpHoldsNoToken(t *testing.T) {
 	keyed := e.do("POST", "/v1/tokens", map[string]any{"name": "phone"}, "Idempotency-Key", "phone-token-1").requireStatus(http.StatusCreated)
 	tokens = append(tokens, keyed.object()["token"].(string))
 	require.Equal(t, 2, e.count(`SELECT count(*) FROM idempotency_keys WHERE status = 201`), "both keyed replies are stored")
+	hook := e.do("POST", "/v1/webhooks", map[string]any{"url": "https://8.8.8.8/hook", "events": []string{"*"}}, "Idempotency-Key", "hook-key-1").requireStatus(http.StatusCreated)
+	tokens = append(tokens, hook.object()["secret"].(string)) // a webhook's signing secret too
 
 	bin, err := pglocal.BinDir()
 	require.NoError(t, err)
@@ -42,7 +44,7 @@ func TestDumpHoldsNoToken(t *testing.T) {
 	require.Contains(t, dump.String(), "phone", "the dump holds the tokens' rows")
 	for _, token := range tokens {
 		require.NotContains(t, dump.String(), token)
-		require.NotContains(t, dump.String(), strings.TrimPrefix(token, "taskd_"))
+		require.NotContains(t, dump.String(), strings.TrimPrefix(strings.TrimPrefix(token, "taskd_"), "whsec_"))
 	}
 	require.NotContains(t, dump.String(), signUpKey, "nor the keys that would open the replies")
 }

@@ -315,3 +315,42 @@ type User struct {
 	Name      string
 	CreatedAt time.Time
 }
+
+type Webhook struct {
+	UserID         int64
+	ID             int64
+	Url            string
+	Events         []string
+	Description    *string
+	SecretSealed   []byte
+	Enabled        bool
+	DisabledReason *string
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type WebhookAttempt struct {
+	UserID     int64
+	ID         int64
+	WebhookID  int64
+	EventID    string
+	EventType  string
+	Attempt    int32
+	StatusCode *int32
+	Error      *string
+	DurationMs int32
+	CreatedAt  time.Time
+}
+
+type WebhookDelivery struct {
+	UserID        int64
+	ID            int64
+	WebhookID     int64
+	EventType     string
+	Payload       []byte
+	Attempts      int32
+	NextAttemptAt time.Time
+	FirstFailedAt *time.Time
+	CreatedAt     time.Time
+}

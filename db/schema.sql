@@ -65,6 +65,17 @@ CREATE TYPE public.task_status AS ENUM (
 
 
 --
+-- Name: api_time(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_time(t timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+
+
+--
 -- Name: changes_deleted(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -75,6 +86,15 @@ BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, TG_ARGV[0]::change_entity, id FROM old_rows;
     PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM old_rows) u;
+    IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM old_rows)) THEN
+        -- A delete's data is the id and, for a task, its project.
+        PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', o.user_id, 'type', TG_ARGV[0] || '.deleted',
+                                'data', jsonb_build_object('id', o.id)
+                                        || CASE WHEN TG_ARGV[0] = 'task'
+                                           THEN jsonb_build_object('project_id', (to_jsonb(o)->>'project_id')::bigint)
+                                           ELSE '{}'::jsonb END)))
+        FROM old_rows o;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -91,6 +111,11 @@ BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, TG_ARGV[0]::change_entity, id FROM new_rows;
     PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
+    IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM new_rows)) THEN
+        PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', n.user_id, 'type', TG_ARGV[0] || '.created',
+                                'data', webhook_data(TG_ARGV[0]::change_entity, n.user_id, n.id))))
+        FROM new_rows n;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -158,6 +183,20 @@ BEGIN
     FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
     WHERE n.version <> o.version;
     PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
+    IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM new_rows)) THEN
+        -- task.completed besides task.updated when a task's status became done.
+        PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', e.user_id, 'type', e.type,
+                                'data', webhook_data(TG_ARGV[0]::change_entity, e.user_id, e.id))))
+        FROM (
+            SELECT n.user_id, n.id, TG_ARGV[0] || '.updated' AS type
+            FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
+            WHERE n.version <> o.version
+            UNION ALL
+            SELECT n.user_id, n.id, 'task.completed'
+            FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
+            WHERE TG_ARGV[0] = 'task' AND to_jsonb(n)->>'status' = 'done' AND to_jsonb(o)->>'status' <> 'done'
+        ) e;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -198,6 +237,57 @@ BEGIN
     END IF;
     RETURN NEW;
 END
+$$;
+
+
+--
+-- Name: webhook_data(public.change_entity, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_data(kind public.change_entity, p_user_id bigint, p_id bigint) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE kind
+    WHEN 'project' THEN (
+        SELECT jsonb_build_object('id', p.id, 'name', p.name, 'description', p.description, 'color', p.color,
+            'is_archived', p.archived_at IS NOT NULL, 'archived_at', api_time(p.archived_at),
+            'created_at', api_time(p.created_at), 'updated_at', api_time(p.updated_at))
+        FROM projects p WHERE p.user_id = p_user_id AND p.id = p_id)
+    WHEN 'task' THEN (
+        SELECT jsonb_build_object('id', t.id, 'project_id', t.project_id, 'parent_task_id', t.parent_task_id,
+            'title', t.title, 'description', t.description, 'status', t.status, 'priority', t.priority,
+            'due_date', t.due_date, 'estimated_hours', t.estimated_hours, 'completed_at', api_time(t.completed_at),
+            'tags', to_jsonb(t.tags), 'subtask_count', t.subtask_count, 'comment_count', t.comment_count,
+            'created_at', api_time(t.created_at), 'updated_at', api_time(t.updated_at))
+        FROM task_rows t WHERE t.user_id = p_user_id AND t.id = p_id)
+    WHEN 'tag' THEN (
+        SELECT jsonb_build_object('id', g.id, 'name', g.name,
+            'task_count', (SELECT count(*) FROM task_tags tt WHERE tt.user_id = g.user_id AND tt.tag_id = g.id),
+            'created_at', api_time(g.created_at))
+        FROM tags g WHERE g.user_id = p_user_id AND g.id = p_id)
+    WHEN 'comment' THEN (
+        SELECT jsonb_build_object('id', c.id, 'task_id', c.task_id, 'content', c.content,
+            'created_at', api_time(c.created_at), 'updated_at', api_time(c.updated_at))
+        FROM comments c WHERE c.user_id = p_user_id AND c.id = p_id)
+    END
+$$;
+
+
+--
+-- Name: webhook_enqueue(jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_enqueue(events jsonb) RETURNS void
+    LANGUAGE sql
+    AS $$
+    INSERT INTO webhook_deliveries (user_id, webhook_id, event_type, payload)
+    SELECT w.user_id, w.id, e.type,
+           jsonb_build_object('type', e.type, 'timestamp', api_time(now()), 'data', e.data)
+    FROM jsonb_to_recordset(events) AS e(user_id bigint, type text, data jsonb)
+    JOIN webhooks w ON w.user_id = e.user_id AND w.enabled
+                   AND (w.events @> ARRAY['*'] OR w.events @> ARRAY[e.type])
+    WHERE e.data IS NOT NULL;
+    SELECT pg_notify('taskd_webhooks', '') WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(events));
 $$;
 
 
@@ -503,6 +593,105 @@ ALTER TABLE public.users ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: webhook_attempts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_attempts (
+    user_id bigint NOT NULL,
+    id bigint NOT NULL,
+    webhook_id bigint NOT NULL,
+    event_id text NOT NULL,
+    event_type text NOT NULL,
+    attempt integer NOT NULL,
+    status_code integer,
+    error text,
+    duration_ms integer NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: webhook_attempts_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.webhook_attempts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: webhook_deliveries; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_deliveries (
+    user_id bigint NOT NULL,
+    id bigint NOT NULL,
+    webhook_id bigint NOT NULL,
+    event_type text NOT NULL,
+    payload jsonb NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    first_failed_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: webhook_deliveries_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_deliveries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.webhook_deliveries_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: webhooks; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhooks (
+    user_id bigint NOT NULL,
+    id bigint NOT NULL,
+    url text NOT NULL,
+    events text[] NOT NULL,
+    description text,
+    secret_sealed bytea NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    disabled_reason text,
+    version bigint DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhooks_description_check CHECK ((char_length(description) <= 1000)),
+    CONSTRAINT webhooks_events_check CHECK (((cardinality(events) >= 1) AND (cardinality(events) <= 20))),
+    CONSTRAINT webhooks_url_check CHECK (((char_length(url) >= 1) AND (char_length(url) <= 2000)))
+);
+
+
+--
+-- Name: webhooks_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhooks ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.webhooks_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: change_log change_log_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -615,6 +804,30 @@ ALTER TABLE ONLY public.users
 
 
 --
+-- Name: webhook_attempts webhook_attempts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_pkey PRIMARY KEY (user_id, id);
+
+
+--
+-- Name: webhook_deliveries webhook_deliveries_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (user_id, id);
+
+
+--
+-- Name: webhooks webhooks_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhooks
+    ADD CONSTRAINT webhooks_pkey PRIMARY KEY (user_id, id);
+
+
+--
 -- Name: changes_changed_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -703,6 +916,27 @@ CREATE INDEX tasks_title_trgm_idx ON public.tasks USING gin (lower(title) public
 --
 
 CREATE UNIQUE INDEX users_name_key ON public.users USING btree (lower(name));
+
+
+--
+-- Name: webhook_attempts_webhook_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_attempts_webhook_idx ON public.webhook_attempts USING btree (user_id, webhook_id, id DESC);
+
+
+--
+-- Name: webhook_deliveries_due_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_deliveries_due_idx ON public.webhook_deliveries USING btree (next_attempt_at);
+
+
+--
+-- Name: webhooks_enabled_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhooks_enabled_idx ON public.webhooks USING btree (user_id) WHERE enabled;
 
 
 --
@@ -882,6 +1116,30 @@ ALTER TABLE ONLY public.tokens
 
 
 --
+-- Name: webhook_attempts webhook_attempts_webhook_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_webhook_id_fkey FOREIGN KEY (user_id, webhook_id) REFERENCES public.webhooks(user_id, id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_deliveries webhook_deliveries_webhook_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_webhook_id_fkey FOREIGN KEY (user_id, webhook_id) REFERENCES public.webhooks(user_id, id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhooks webhooks_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhooks
+    ADD CONSTRAINT webhooks_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
 -- PostgreSQL database dump complete
 --
 
@@ -896,4 +1154,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126000000'),
     ('20261130000000'),
     ('20261130000001'),
-    ('20261130000002');
+    ('20261130000002'),
+    ('20261130000003');

@@ -56,6 +56,7 @@ SELECT (SELECT count(*) FROM (SELECT 1 FROM tokens k WHERE k.user_id = $1 LIMIT 
        (SELECT count(*) FROM (SELECT 1 FROM projects p WHERE p.user_id = $1 LIMIT $2) t) AS projects,
        (SELECT count(*) FROM (SELECT 1 FROM tasks k WHERE k.user_id = $1 LIMIT $2) t) AS tasks,
        (SELECT count(*) FROM (SELECT 1 FROM tags g WHERE g.user_id = $1 LIMIT $2) t) AS tags,
+       (SELECT count(*) FROM (SELECT 1 FROM webhooks w WHERE w.user_id = $1 LIMIT $2) t) AS webhooks,
        (SELECT count(*) FROM unnest($3::text[]) AS n(name)
         WHERE NOT EXISTS (SELECT 1 FROM tags g WHERE g.user_id = $1 AND g.name = n.name)) AS new_tags
 `
@@ -71,6 +72,7 @@ type UserUsageRow struct {
 	Projects int64
 	Tasks    int64
 	Tags     int64
+	Webhooks int64
 	NewTags  int64
 }
 
@@ -85,6 +87,7 @@ func (q *Queries) UserUsage(ctx context.Context, arg UserUsageParams) (UserUsage
 		&i.Projects,
 		&i.Tasks,
 		&i.Tags,
+		&i.Webhooks,
 		&i.NewTags,
 	)
 	return i, err

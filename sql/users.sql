@@ -20,5 +20,6 @@ SELECT (SELECT count(*) FROM (SELECT 1 FROM tokens k WHERE k.user_id = @user_id 
        (SELECT count(*) FROM (SELECT 1 FROM projects p WHERE p.user_id = @user_id LIMIT @cap) t) AS projects,
        (SELECT count(*) FROM (SELECT 1 FROM tasks k WHERE k.user_id = @user_id LIMIT @cap) t) AS tasks,
        (SELECT count(*) FROM (SELECT 1 FROM tags g WHERE g.user_id = @user_id LIMIT @cap) t) AS tags,
+       (SELECT count(*) FROM (SELECT 1 FROM webhooks w WHERE w.user_id = @user_id LIMIT @cap) t) AS webhooks,
        (SELECT count(*) FROM unnest(@names::text[]) AS n(name)
         WHERE NOT EXISTS (SELECT 1 FROM tags g WHERE g.user_id = @user_id AND g.name = n.name)) AS new_tags;

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +43,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes, so a load balancer stops sending first (env SHUTDOWN_DELAY)")
 	changeRetention := fs.Duration("change-retention", envDuration("CHANGE_RETENTION", 30*24*time.Hour),
 		"how long the change log keeps changes; a cursor older than that answers 410 (env CHANGE_RETENTION)")
+	webhookAllowPrivate := fs.Bool("webhook-allow-private", envBool("WEBHOOK_ALLOW_PRIVATE", false),
+		"let webhooks use http and loopback, private or link-local addresses: development and tests only (env WEBHOOK_ALLOW_PRIVATE)")
+	webhookSchedule := fs.String("webhook-retry-schedule", envOr("WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h"),
+		"delays before each retry of a failed webhook delivery; the last repeats until 24 h of failures disable the webhook (env WEBHOOK_RETRY_SCHEDULE)")
 	rateLimit := fs.Float64("rate-limit", envFloat("RATE_LIMIT", 50),
 		"requests per second per user, all of its tokens together, and per client address for sign-up and requests without a valid token; 0 turns rate limiting off (env RATE_LIMIT)")
 	rateBurst := fs.Int("rate-limit-burst", envInt("RATE_LIMIT_BURST", 100), "requests that may come at once before the rate applies (env RATE_LIMIT_BURST)")
@@ -68,6 +75,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %v", errUsage, err)
 	}
+	schedule, err := parseSchedule(*webhookSchedule)
+	if err != nil {
+		return fmt.Errorf("%w: --webhook-retry-schedule: %v", errUsage, err)
+	}
+	webhookKey, err := webhookSecretKey(stderr)
+	if err != nil {
+		return err
+	}
 	limits := api.RateLimits{PerSecond: *rateLimit, Burst: *rateBurst, SignUpsPerHour: *signupLimit, TrustedProxies: proxies}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -93,7 +108,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go api.PruneChanges(ctx, pool, *changeRetention, time.Hour, log)
 	shuttingDown := make(chan struct{})
 	handler, _ := api.New(pool, api.Options{OpenSignup: *openSignup, Logger: log, RequestTimeout: *requestTimeout, RateLimits: limits,
-		AcquireTimeout: *acquireTimeout, ShuttingDown: shuttingDown, Background: ctx})
+		AcquireTimeout: *acquireTimeout, ShuttingDown: shuttingDown,
+		Webhooks: api.WebhookOptions{Key: webhookKey, AllowPrivate: *webhookAllowPrivate, RetrySchedule: schedule}, Background: ctx})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -128,6 +144,56 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("draining requests: %w", err)
 	}
 	return nil
+}
+
+// parseSchedule reads "5s,5m,30m": the retry delays, each positive.
+func parseSchedule(list string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, item := range strings.Split(list, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(item))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%q is not a positive duration such as 5s or 2h", item)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// webhookKeyFile keeps the key that seals webhook secrets when
+// WEBHOOK_SECRET_KEY is not set: generated once, readable by its owner only.
+const webhookKeyFile = ".data/webhook-secret.key"
+
+// webhookSecretKey is WEBHOOK_SECRET_KEY (base64 of 32 bytes) or the key
+// file's, made on first use. Every replica needs the same key: a secret
+// sealed by one must open on the others.
+func webhookSecretKey(log io.Writer) ([]byte, error) {
+	raw := os.Getenv("WEBHOOK_SECRET_KEY")
+	source := "WEBHOOK_SECRET_KEY"
+	if raw == "" {
+		source = webhookKeyFile
+		b, err := os.ReadFile(webhookKeyFile)
+		if errors.Is(err, os.ErrNotExist) {
+			key := make([]byte, 32)
+			_, _ = rand.Read(key)
+			raw = base64.StdEncoding.EncodeToString(key)
+			if err := os.MkdirAll(filepath.Dir(webhookKeyFile), 0o755); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(webhookKeyFile, []byte(raw+"\n"), 0o600); err != nil {
+				return nil, fmt.Errorf("writing the webhook key: %w", err)
+			}
+			fmt.Fprintf(log, "WEBHOOK_SECRET_KEY is not set: sealing webhook secrets with a new key in ./%s (give every replica the same key)\n", webhookKeyFile)
+		} else if err != nil {
+			return nil, fmt.Errorf("reading the webhook key: %w", err)
+		} else {
+			raw = strings.TrimSpace(string(b))
+		}
+	}
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("%w: %s must be the base64 of 32 bytes (openssl rand -base64 32)", errUsage, source)
+	}
+	return key, nil
 }
 
 // parsePrefixes reads "10.0.0.0/8, 192.168.1.5": prefixes, or addresses
