@@ -72,14 +72,14 @@ type Options struct {
 
 // server holds what every operation needs.
 type server struct {
-	pool    *db.Pool // nil when only the spec is wanted
-	health  *healthCheck
-	opts    Options
-	log     *slog.Logger
-	metrics *metrics
-	tokens  *tokenCache
-	limits  *rateLimiter
-	usage   *usageCache
+	pool     *db.Pool // nil when only the spec is wanted
+	health   *healthCheck
+	opts     Options
+	log      *slog.Logger
+	metrics  *metrics
+	tokens   *tokenCache
+	limits   *rateLimiter
+	usage    *usageCache
 	changes  *changeHub
 	webhooks *webhookDeliverer
 }

@@ -42,7 +42,7 @@ const defaultHeartbeat = 15 * time.Second
 // some later wake-up comes (the hub wakes every stream after it
 // reconnects, and streams poll while it is down).
 type changeHub struct {
-	mu        sync.Mutex
+	mu         sync.Mutex
 	streams    map[int64]map[*changeSub]struct{}
 	listening  atomic.Bool
 	onWebhooks func() // new webhook deliveries were queued
