@@ -20,7 +20,7 @@ VULNDB := v0.0.0-20261105234957-e22db6528018
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: postgres
 postgres: ## make sure PostgreSQL's server binaries (initdb, pg_ctl) are installed
@@ -68,22 +68,58 @@ vuln: ## govulncheck against the pinned vulnerability database snapshot
 build: ## build bin/taskd
 	$(GO) build -ldflags "-X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/taskd ./cmd/taskd
 
+# Generated files besides sqlc's (db/*.sql.go, db/models.go, db/db.go,
+# which `sqlc diff` checks): each is made by the `generated` target below
+# at its path under $(OUT). generate writes them in place; verify makes
+# them in a temporary directory and compares, so that it never writes to
+# the tree.
+GENERATED := db/schema.sql openapi.yaml internal/client/openapi-3.0.yaml internal/client/client.gen.go
+OUT ?= .
+
 .PHONY: generate
 generate: postgres ## regenerate db/*.sql.go, db/schema.sql, openapi.yaml and the Go client
 	$(SQLC) generate
-	$(GO) run ./internal/schemadump db/schema.sql
-	$(GO) run ./cmd/taskd openapi > openapi.yaml
-	$(GO) run ./cmd/taskd openapi --3.0 > internal/client/openapi-3.0.yaml
-	$(GO) tool oapi-codegen -config internal/client/oapi-codegen.yaml internal/client/openapi-3.0.yaml
+	@$(MAKE) --no-print-directory generated OUT=.
+
+.PHONY: generated
+generated:
+	@mkdir -p $(OUT)/db $(OUT)/internal/client
+	$(GO) run ./internal/schemadump $(OUT)/db/schema.sql
+	$(GO) run ./cmd/taskd openapi > $(OUT)/openapi.yaml
+	$(GO) run ./cmd/taskd openapi --3.0 > $(OUT)/internal/client/openapi-3.0.yaml
+	@# oapi-codegen writes where its config's output: says (its -o gives way
+	@# to that): the config is passed on with output: under $(OUT).
+	@set -e; cfg=$$(mktemp); trap 'rm -f "$$cfg"' EXIT; \
+	sed 's|^output: internal/client/client.gen.go$$|output: $(OUT)/internal/client/client.gen.go|' internal/client/oapi-codegen.yaml > "$$cfg"; \
+	grep -qx 'output: $(OUT)/internal/client/client.gen.go' "$$cfg" || { echo "internal/client/oapi-codegen.yaml: expected output: internal/client/client.gen.go" >&2; exit 1; }; \
+	echo "$(GO) tool oapi-codegen -config internal/client/oapi-codegen.yaml (output: $(OUT)/internal/client/client.gen.go) $(OUT)/internal/client/openapi-3.0.yaml"; \
+	$(GO) tool oapi-codegen -config "$$cfg" $(OUT)/internal/client/openapi-3.0.yaml
 
 .PHONY: verify
-verify: generate vuln ## fail when a generated file is stale, sqlc finds a problem, or code reaches a known vulnerability
-	$(SQLC) diff
-	$(SQLC) vet
-	@git diff --exit-code -- db openapi.yaml internal/client || { echo "generated files are stale: run 'make generate' and commit the result" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- db openapi.yaml internal/client)" || { echo "untracked generated files: run 'make generate' and commit the result" >&2; git status --porcelain -- db openapi.yaml internal/client >&2; exit 1; }
+verify: check-generated sqlc-vet vuln ## fail when a generated file is stale, a query breaks a rule of sqlc.yaml, or code reaches a known vulnerability
 
+# sqlc diff first: the Go code that everything after it compiles must be
+# what sql/ and db/migrations give. A db/*.sql.go whose sql/*.sql is gone
+# is stale too (sqlc diff only looks at what sqlc would write).
+.PHONY: check-generated
+check-generated: postgres ## fail when a generated file differs from what its sources give (writes nothing)
+	$(SQLC) diff || { echo "db/ is stale against sql/ and db/migrations: run 'make generate' and commit the result" >&2; exit 1; }
+	@for f in db/*.sql.go; do q=sql/$$(basename "$$f" .go); test -f "$$q" || { echo "$$f: no $$q generates it: delete it" >&2; exit 1; }; done
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(MAKE) --no-print-directory generated OUT="$$tmp"; \
+	stale=; for f in $(GENERATED); do diff -u "$$f" "$$tmp/$$f" || stale="$$stale $$f"; done; \
+	test -z "$$stale" || { echo "stale:$$stale: run 'make generate' and commit the result" >&2; exit 1; }
+
+# sqlc vet with sqlc.yaml's rules, against a throwaway PostgreSQL migrated
+# with db/migrations whose URL cmd/withdb puts in SQLC_DATABASE_URL.
+.PHONY: sqlc-vet
+sqlc-vet: postgres ## sqlc vet: every query prepared on a migrated PostgreSQL, and sqlc.yaml's rules (tenancy, WHERE, paging)
+	$(GO) run ./cmd/withdb -env SQLC_DATABASE_URL -- $(SQLC) vet
+
+# staticcheck's checks are set in staticcheck.conf.
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, staticcheck, and go.mod tidy
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "run gofmt -w on the files above" >&2; exit 1; }
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run 'go mod tidy'" >&2; exit 1; }

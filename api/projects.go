@@ -54,8 +54,6 @@ func lowerPtr(s *string) *string {
 	return &l
 }
 
-const colorPattern = "^#[0-9a-fA-F]{6}$"
-
 // ProjectPath addresses one project.
 type ProjectPath struct {
 	ID int64 `path:"id" minimum:"1" maximum:"9007199254740991" example:"1" doc:"The project's id."`

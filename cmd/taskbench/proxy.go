@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -17,7 +16,6 @@ type proxy struct {
 	target     string
 	delay      time.Duration
 	roundTrips atomic.Int64
-	wg         sync.WaitGroup
 }
 
 func startProxy(target string, delay time.Duration) (*proxy, error) {
