@@ -84,7 +84,7 @@ generate: postgres ## regenerate db/*.sql.go, db/schema.sql, openapi.yaml and th
 .PHONY: generated
 generated:
 	@mkdir -p $(OUT)/db $(OUT)/internal/client
-	$(GO) run ./internal/schemadump $(OUT)/db/schema.sql
+	$(GO) run ./cmd/schemadump $(OUT)/db/schema.sql
 	$(GO) run ./cmd/taskd openapi > $(OUT)/openapi.yaml
 	$(GO) run ./cmd/taskd openapi --3.0 > $(OUT)/internal/client/openapi-3.0.yaml
 	@# oapi-codegen writes where its config's output: says (its -o gives way

@@ -1,3 +1,7 @@
+// Package db is taskd's SQL: the queries of sql/*.sql compiled by sqlc
+// into typed functions (the *.sql.go files), the migrations they run
+// against (embedded, applied by Migrator), and the hand-written rest of
+// the database layer: the unit of work (tx.go) and the pool (pool.go).
 package db
 
 import (
