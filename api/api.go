@@ -6,10 +6,13 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"net/http"
+	"reflect"
+	"strconv"
 	"sync"
 	"time"
 
@@ -167,6 +170,8 @@ func config() huma.Config {
 	cfg.Formats["application/json"] = jsonFormat
 	cfg.Formats["json"] = jsonFormat
 	cfg.Formats["application/merge-patch+json"] = jsonFormat
+	cfg.Components.Headers = headerComponents()
+	cfg.OnAddOperation = append(cfg.OnAddOperation, declareResponses)
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		bearerScheme: {
 			Type:         "http",
@@ -210,7 +215,12 @@ var jsonFormat = huma.Format{
 const maxBodyBytes = 1<<20 + 1
 
 // operation describes one route; every route is built here so that
-// security, body limit and error documentation are decided once.
+// security, body limit and error documentation are decided once. Every
+// operation answers 401 (no valid token), 429 (over a rate limit) and 503
+// (the database unavailable or busy; all of them reach it). What the
+// middleware adds to every response, and the statuses that follow from
+// an operation's shape (a body, POST, an ETag), declareResponses adds
+// when the operation is registered.
 func operation(id, method, path, tag, summary, description string, status int) huma.Operation {
 	op := huma.Operation{
 		OperationID:   id,
@@ -222,7 +232,7 @@ func operation(id, method, path, tag, summary, description string, status int) h
 		DefaultStatus: status,
 		MaxBodyBytes:  maxBodyBytes,
 		Security:      []map[string][]string{{bearerScheme: {}}},
-		Errors:        []int{http.StatusUnauthorized, http.StatusTooManyRequests},
+		Errors:        []int{http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusServiceUnavailable},
 	}
 	return op
 }
@@ -230,8 +240,179 @@ func operation(id, method, path, tag, summary, description string, status int) h
 // public removes the bearer requirement from an operation.
 func public(op huma.Operation) huma.Operation {
 	op.Security = []map[string][]string{}
-	op.Errors = []int{http.StatusTooManyRequests}
+	op.Errors = []int{http.StatusTooManyRequests, http.StatusServiceUnavailable}
 	return op
+}
+
+// headerComponents are the response headers the middleware sets (observe.go,
+// headers.go, ratelimit.go, auth.go, errors.go, idempotency.go), declared
+// once under components/headers and referenced from each response.
+func headerComponents() map[string]*huma.Header {
+	text := func(example string) *huma.Schema { return &huma.Schema{Type: "string", Examples: []any{example}} }
+	exactly := func(value string) *huma.Schema {
+		return &huma.Schema{Type: "string", Enum: []any{value}, Examples: []any{value}}
+	}
+	return map[string]*huma.Header{
+		"X-Request-Id": {Description: "The request's id, on every response: the client's X-Request-Id when it sent one of 1 to 128 " +
+			"printable ASCII characters without spaces, otherwise one the server made up. The server's log lines about the request carry it.",
+			Schema: text("4f1c2a9be07d3365")},
+		"X-Content-Type-Options": {Description: "Always nosniff: no browser reads a body as anything but its declared type.",
+			Schema: exactly("nosniff")},
+		"Cache-Control": {Description: "private, no-cache: the reply is the caller's own, and a cache must revalidate it " +
+			"(If-None-Match) before reusing it.", Schema: exactly("private, no-cache")},
+		"Cache-Control-Secret": {Description: "no-store: the reply carries a secret (a token), which no cache may keep; replays too.",
+			Schema: exactly("no-store")},
+		"RateLimit": {Description: "When rate limits are on: the limit that applied (user, address or sign-up), the requests " +
+			"left in it (r) and the seconds until it is full again (t), as in draft-ietf-httpapi-ratelimit-headers.",
+			Schema: text(`"user";r=3;t=8`)},
+		"RateLimit-Policy": {Description: "When rate limits are on: the limit that applied, with its quota of requests (q) " +
+			"and its window in seconds (w).", Schema: text(`"user";q=4;w=8`)},
+		"Retry-After": {Description: "Seconds to wait before sending the request again.",
+			Schema: &huma.Schema{Type: "integer", Minimum: new(float64(1)), Examples: []any{1}}},
+		"WWW-Authenticate": {Description: "The scheme to authenticate with: a bearer token.",
+			Schema: exactly(`Bearer realm="taskd"`)},
+		"X-Accel-Buffering": {Description: "Always no on a stream: a proxy that buffers responses (nginx) must pass each event on at once.",
+			Schema: exactly("no")},
+		"Idempotent-Replayed": {Description: "true on the stored answer to an earlier request with the same Idempotency-Key " +
+			"and body, sent again instead of running the request twice. Absent on a first answer.", Schema: exactly("true")},
+	}
+}
+
+func headerRef(name string) *huma.Header {
+	return &huma.Header{Ref: "#/components/headers/" + name}
+}
+
+// statusDescriptions replace Huma's bare status texts.
+var statusDescriptions = map[int]string{
+	http.StatusNotModified:           "Not Modified: If-None-Match names the current ETag. No body.",
+	http.StatusBadRequest:            "Bad Request: the body is missing or is not JSON.",
+	http.StatusUnauthorized:          "Unauthorized: the bearer token is missing, unknown or revoked.",
+	http.StatusForbidden:             "Forbidden: see the operation's description.",
+	http.StatusNotFound:              "Not Found: no such resource, or another user's (the two are indistinguishable).",
+	http.StatusConflict:              "Conflict with the resource's state or the caller's quota: see the operation's description.",
+	http.StatusPreconditionFailed:    "Precondition Failed: If-Match names no current ETag of the resource.",
+	http.StatusRequestEntityTooLarge: "Content Too Large: the body is over 1 MiB.",
+	http.StatusUnsupportedMediaType:  "Unsupported Media Type: the body's Content-Type is not JSON.",
+	http.StatusUnprocessableEntity:   "Unprocessable Entity: a parameter or the body is invalid; errors[].location names the field.",
+	http.StatusTooManyRequests:       "Too Many Requests: over a rate limit; Retry-After says when to try again.",
+	http.StatusInternalServerError:   "Internal Server Error: an unexpected failure, logged with the response's X-Request-Id.",
+	http.StatusServiceUnavailable: "Service Unavailable: the database did not answer in time, every connection to it is busy, " +
+		"or a write kept conflicting with concurrent ones; Retry-After says when to try again.",
+}
+
+// postDescriptions add what Idempotency-Key brings to a POST's statuses.
+var postDescriptions = map[int]string{
+	http.StatusConflict:            " Also while an earlier request with the same Idempotency-Key is still running.",
+	http.StatusUnprocessableEntity: " Also a malformed Idempotency-Key, or one already used with another body.",
+}
+
+// declareResponses completes every operation's documentation as Huma
+// adds it to the spec (an OnAddOperation hook), so that the spec declares
+// what the middleware sends and not only what the handler returns:
+//
+//   - on every response, X-Request-Id, X-Content-Type-Options,
+//     Cache-Control and (with rate limits on) RateLimit and
+//     RateLimit-Policy; WWW-Authenticate on 401; Retry-After on 429
+//     and 503;
+//   - with a request body, 400 (not JSON), 413 (over 1 MiB) and 415 (not
+//     a JSON media type); a PATCH body as application/merge-patch+json
+//     too;
+//   - on a POST, the Idempotency-Key header, 409 (the same key still
+//     running), 422 (a malformed key, or a known key with another body)
+//     and Idempotent-Replayed on the success response;
+//   - on a GET whose answer has an ETag, If-None-Match and its 304;
+//   - on a Server-Sent Events stream, X-Accel-Buffering;
+//   - problem bodies (ErrorModel) always carry status, title and detail.
+func declareResponses(oapi *huma.OpenAPI, op *huma.Operation) {
+	registry := oapi.Components.Schemas
+	problem := registry.Schema(reflect.TypeFor[huma.ErrorModel](), true, "ErrorModel")
+	if em := registry.Map()["ErrorModel"]; em != nil {
+		em.Required = []string{"status", "title", "detail"}
+	}
+	addProblem := func(status int) {
+		key := strconv.Itoa(status)
+		if op.Responses[key] == nil {
+			op.Responses[key] = &huma.Response{Content: map[string]*huma.MediaType{"application/problem+json": {Schema: problem}}}
+		}
+	}
+	success := op.Responses[strconv.Itoa(op.DefaultStatus)]
+
+	if op.RequestBody != nil && op.RequestBody.Content["application/json"] != nil {
+		addProblem(http.StatusBadRequest)
+		addProblem(http.StatusRequestEntityTooLarge)
+		addProblem(http.StatusUnsupportedMediaType)
+		if op.Method == http.MethodPatch {
+			op.RequestBody.Content["application/merge-patch+json"] = op.RequestBody.Content["application/json"]
+		}
+	}
+	if op.Method == http.MethodPost {
+		addProblem(http.StatusConflict)
+		addProblem(http.StatusUnprocessableEntity)
+		minLength, advice := 1, "send a random one (a UUID, say)"
+		if len(op.Security) == 0 {
+			minLength, advice = minSignUpKey, "the key stands for the new user's token: send a random one"
+		}
+		op.Parameters = append(op.Parameters, &huma.Param{
+			Name: "Idempotency-Key", In: "header",
+			Description: "Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back " +
+				"(with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. " +
+				"The same key with another body answers 422; while the first request runs, 409. " +
+				fmt.Sprintf("%d to %d printable characters; %s.", minLength, maxIdempotencyKey, advice),
+			Schema:  &huma.Schema{Type: "string", MinLength: &minLength, MaxLength: new(int(maxIdempotencyKey))},
+			Example: "0d6c2f3e-8a41-4e57-9b1f-7c2a5d9e4b10",
+		})
+		if success != nil {
+			if success.Headers == nil {
+				success.Headers = map[string]*huma.Header{}
+			}
+			success.Headers["Idempotent-Replayed"] = headerRef("Idempotent-Replayed")
+		}
+	}
+	if op.Method == http.MethodGet && success != nil && success.Headers["ETag"] != nil {
+		op.Responses[strconv.Itoa(http.StatusNotModified)] = &huma.Response{
+			Headers: map[string]*huma.Header{"ETag": success.Headers["ETag"]},
+		}
+		op.Parameters = append(op.Parameters, &huma.Param{
+			Name: "If-None-Match", In: "header",
+			Description: "Answer 304 without a body when the current ETag is one of these (or *): the copy the client holds is current.",
+			Schema:      &huma.Schema{Type: "string"},
+			Example:     `"3"`,
+		})
+	}
+
+	cacheControl := "Cache-Control"
+	if secretRoutes[op.Method+" "+op.Path] {
+		cacheControl = "Cache-Control-Secret"
+	}
+	for key, resp := range op.Responses {
+		status, err := strconv.Atoi(key)
+		if err != nil {
+			continue
+		}
+		if d, ok := statusDescriptions[status]; ok && (resp.Description == "" || resp.Description == http.StatusText(status)) {
+			resp.Description = d
+			if op.Method == http.MethodPost {
+				resp.Description += postDescriptions[status]
+			}
+		}
+		if resp.Headers == nil {
+			resp.Headers = map[string]*huma.Header{}
+		}
+		resp.Headers["X-Request-Id"] = headerRef("X-Request-Id")
+		resp.Headers["X-Content-Type-Options"] = headerRef("X-Content-Type-Options")
+		resp.Headers["Cache-Control"] = headerRef(cacheControl)
+		resp.Headers["RateLimit"] = headerRef("RateLimit")
+		resp.Headers["RateLimit-Policy"] = headerRef("RateLimit-Policy")
+		if resp.Content["text/event-stream"] != nil {
+			resp.Headers["X-Accel-Buffering"] = headerRef("X-Accel-Buffering")
+		}
+		switch status {
+		case http.StatusUnauthorized:
+			resp.Headers["WWW-Authenticate"] = headerRef("WWW-Authenticate")
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			resp.Headers["Retry-After"] = headerRef("Retry-After")
+		}
+	}
 }
 
 func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -61,8 +61,15 @@ type CommentListInput struct {
 }
 
 type CommentOutput struct {
+	ETag string `header:"ETag" doc:"Strong validator of the comment."`
+	Body Comment
+}
+
+// CommentCreatedOutput is a new comment and where it is: only create
+// answers a Location.
+type CommentCreatedOutput struct {
 	ETag     string `header:"ETag" doc:"Strong validator of the comment."`
-	Location string `header:"Location" doc:"On create: /v1/tasks/{id}/comments/{comment_id}."`
+	Location string `header:"Location" doc:"The new comment: /v1/tasks/{id}/comments/{comment_id}."`
 	Body     Comment
 }
 
@@ -101,7 +108,7 @@ func registerComments(api huma.API, s *server) {
 	huma.Register(api, del, s.deleteComment)
 }
 
-func (s *server) createComment(ctx context.Context, in *CommentCreateInput) (*CommentOutput, error) {
+func (s *server) createComment(ctx context.Context, in *CommentCreateInput) (*CommentCreatedOutput, error) {
 	var c db.Comment
 	err := s.withLockedTask(ctx, in.ID, func(q *db.Queries, task db.TaskLockRow) (err error) {
 		if task.ProjectArchived {
@@ -114,8 +121,7 @@ func (s *server) createComment(ctx context.Context, in *CommentCreateInput) (*Co
 		return nil, err
 	}
 	out := commentOutput(c)
-	out.Location = fmt.Sprintf("/v1/tasks/%d/comments/%d", c.TaskID, c.ID)
-	return out, nil
+	return &CommentCreatedOutput{ETag: out.ETag, Location: fmt.Sprintf("/v1/tasks/%d/comments/%d", c.TaskID, c.ID), Body: out.Body}, nil
 }
 
 func (s *server) listComments(ctx context.Context, in *CommentListInput) (*CommentListOutput, error) {

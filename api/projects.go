@@ -89,8 +89,15 @@ type ProjectDeleteInput struct {
 }
 
 type ProjectOutput struct {
+	ETag string `header:"ETag" doc:"Strong validator of the project's fields; send it as If-Match to PATCH or DELETE safely."`
+	Body Project
+}
+
+// ProjectCreatedOutput is a new project and where it is: only create
+// answers a Location.
+type ProjectCreatedOutput struct {
 	ETag     string `header:"ETag" doc:"Strong validator of the project's fields; send it as If-Match to PATCH or DELETE safely."`
-	Location string `header:"Location" doc:"Set on create: /v1/projects/{id}."`
+	Location string `header:"Location" doc:"The new project: /v1/projects/{id}."`
 	Body     Project
 }
 
@@ -139,7 +146,7 @@ func registerProjects(api huma.API, s *server) {
 	huma.Register(api, unarchive, s.archiveProject(false))
 }
 
-func (s *server) createProject(ctx context.Context, in *ProjectCreateInput) (*ProjectOutput, error) {
+func (s *server) createProject(ctx context.Context, in *ProjectCreateInput) (*ProjectCreatedOutput, error) {
 	var p db.Project
 	err := s.inTx(ctx, func(q *db.Queries) (err error) {
 		if err := s.withinQuota(ctx, q, quotaProjects, 1, nil); err != nil {
@@ -157,8 +164,7 @@ func (s *server) createProject(ctx context.Context, in *ProjectCreateInput) (*Pr
 		return nil, s.problem(ctx, err)
 	}
 	out := projectOutput(p)
-	out.Location = "/v1/projects/" + strconv.FormatInt(p.ID, 10)
-	return out, nil
+	return &ProjectCreatedOutput{ETag: out.ETag, Location: "/v1/projects/" + strconv.FormatInt(p.ID, 10), Body: out.Body}, nil
 }
 
 func (s *server) listProjects(ctx context.Context, in *ProjectListInput) (*ProjectListOutput, error) {

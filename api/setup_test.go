@@ -43,7 +43,7 @@ func newEnv(t *testing.T, pool *pgxpool.Pool, opts ...func(*api.Options)) *env {
 		f(&o)
 	}
 	handler, _ := api.New(pool, o)
-	e := &env{t: t, pool: pool, handler: handler}
+	e := &env{t: t, pool: pool, handler: recordResponses(handler)}
 	if o.OpenSignup {
 		e.token, e.userID = e.signUp("alice")
 	}

@@ -83,9 +83,16 @@ type TagPath struct {
 }
 
 type TagOutput struct {
+	ETag string `header:"ETag" doc:"Strong validator of the tag's name."`
+	Body Tag
+}
+
+// TagCreatedOutput is create's answer: a new tag (201) or the one that
+// already had the name (200), and where it is either way.
+type TagCreatedOutput struct {
 	Status   int    // 201 for a created tag, 200 otherwise
 	ETag     string `header:"ETag" doc:"Strong validator of the tag's name."`
-	Location string `header:"Location" doc:"On create: /v1/tags/{id}, also when the tag already existed."`
+	Location string `header:"Location" doc:"The tag: /v1/tags/{id}, also when it already existed."`
 	Body     Tag
 }
 
@@ -155,7 +162,8 @@ func registerTags(api huma.API, s *server) {
 	huma.Register(api, get, s.getTag)
 
 	create := operation("create-tag", http.MethodPost, "/v1/tags", tag, "Create a tag",
-		"201 with the new tag, or 200 with the existing one when the normalized name exists.", http.StatusCreated)
+		"201 with the new tag, or 200 with the existing one when the normalized name exists. 409 when a new tag would exceed the caller's tag quota.", http.StatusCreated)
+	create.Errors = append(create.Errors, http.StatusConflict)
 	huma.Register(api, create, s.createTag)
 	declareExistingTagResponse(api.OpenAPI().Paths["/v1/tags"].Post)
 
@@ -193,7 +201,7 @@ func tagOutput(ctx context.Context, q *db.Queries, userID, id int64) (*TagOutput
 	if err != nil {
 		return nil, err
 	}
-	return &TagOutput{Status: http.StatusOK, ETag: etag(row.Version), Body: tagFromRow(row)}, nil
+	return &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}, nil
 }
 
 func (s *server) getTag(ctx context.Context, in *TagPath) (*TagOutput, error) {
@@ -239,7 +247,7 @@ func (s *server) listTags(ctx context.Context, in *TagListInput) (*TagListOutput
 	return &TagListOutput{Body: page}, nil
 }
 
-func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagOutput, error) {
+func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagCreatedOutput, error) {
 	name, err := tagname.Normalize(in.Body.Name)
 	if err != nil {
 		return nil, fieldError("body.name", "%v", err)
@@ -262,12 +270,11 @@ func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagOutput,
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	out.Location = "/v1/tags/" + strconv.FormatInt(out.Body.ID, 10)
-	out.Status = http.StatusCreated
+	status := http.StatusCreated
 	if !created {
-		out.Status = http.StatusOK
+		status = http.StatusOK
 	}
-	return out, nil
+	return &TagCreatedOutput{Status: status, ETag: out.ETag, Location: "/v1/tags/" + strconv.FormatInt(out.Body.ID, 10), Body: out.Body}, nil
 }
 
 func (s *server) renameTag(ctx context.Context, in *TagPatchInput) (*TagOutput, error) {
@@ -296,7 +303,7 @@ func (s *server) renameTag(ctx context.Context, in *TagPatchInput) (*TagOutput, 
 		if err != nil {
 			return err
 		}
-		out = &TagOutput{Status: http.StatusOK, ETag: etag(row.Version), Body: tagFromRow(row)}
+		out = &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}
 		return checkIfMatch(in.IfMatch, cur.Version)
 	})
 	if err != nil {
@@ -340,7 +347,7 @@ func (s *server) mergeTag(ctx context.Context, in *TagMergeInput) (*TagOutput, e
 		if err != nil {
 			return err
 		}
-		out = &TagOutput{Status: http.StatusOK, ETag: etag(row.Version), Body: tagFromRow(row)}
+		out = &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}
 		return nil
 	})
 	if err != nil {

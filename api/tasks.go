@@ -98,8 +98,15 @@ type TaskDeleteInput struct {
 }
 
 type TaskOutput struct {
+	ETag string `header:"ETag" doc:"Strong validator of the task's own fields and tags (not of its counts)."`
+	Body Task
+}
+
+// TaskCreatedOutput is a new task and where it is: only create answers a
+// Location.
+type TaskCreatedOutput struct {
 	ETag     string `header:"ETag" doc:"Strong validator of the task's own fields and tags (not of its counts)."`
-	Location string `header:"Location" doc:"Set on create: /v1/tasks/{id}."`
+	Location string `header:"Location" doc:"The new task: /v1/tasks/{id}."`
 	Body     Task
 }
 
@@ -190,7 +197,7 @@ func checkHours(location string, h *float64) error {
 	return nil
 }
 
-func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskOutput, error) {
+func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskCreatedOutput, error) {
 	b := in.Body
 	due, err := parseDate("body.due_date", b.DueDate)
 	if err != nil {
@@ -246,7 +253,7 @@ func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskOutp
 		DueDate: row.DueDate, EstimatedHours: row.EstimatedHours, CompletedAt: row.CompletedAt,
 		Version: row.Version, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, Tags: row.Tags,
 	}
-	return &TaskOutput{
+	return &TaskCreatedOutput{
 		ETag:     etag(created.Version),
 		Location: "/v1/tasks/" + strconv.FormatInt(created.ID, 10),
 		Body:     taskFromRow(created),

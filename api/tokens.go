@@ -66,7 +66,8 @@ type TokenOutput struct {
 
 func registerTokens(api huma.API, s *server) {
 	create := operation("create-token", http.MethodPost, "/v1/tokens", "Tokens", "Create a token",
-		"Creates another bearer token for the caller. The secret is in this response only.", http.StatusCreated)
+		"Creates another bearer token for the caller. The secret is in this response only. 409 when the caller holds as many tokens as the quota allows.", http.StatusCreated)
+	create.Errors = append(create.Errors, http.StatusConflict)
 	huma.Register(api, create, s.createToken)
 
 	list := operation("list-tokens", http.MethodGet, "/v1/tokens", "Tokens", "List tokens",

@@ -46,7 +46,8 @@ type UserOutput struct {
 func registerUsers(api huma.API, s *server) {
 	signUp := public(operation("sign-up", http.MethodPost, "/v1/users", "Users",
 		"Sign up", "Creates a user and its first token (named `sign-up`). Needs no token. "+
-			"Answers 403 when the server runs with open sign-up switched off; users can always be created with `taskd user create`.",
+			"Answers 403 when the server runs with open sign-up switched off; users can always be created with `taskd user create`. "+
+			"409 when the name is taken.",
 		http.StatusCreated))
 	signUp.Errors = append(signUp.Errors, http.StatusForbidden, http.StatusConflict)
 	huma.Register(api, signUp, s.signUp)

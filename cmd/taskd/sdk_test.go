@@ -22,21 +22,28 @@ func TestGeneratedGoClientEndToEnd(t *testing.T) {
 
 	anon, err := client.NewClientWithResponses(p.base)
 	require.NoError(t, err)
-	signUp, err := anon.SignUpWithResponse(ctx, client.SignUpJSONRequestBody{Name: "sdk-user"})
+	key := &client.SignUpParams{IdempotencyKey: new("sdk-test-sign-up-0d6c2f3e-8a41-4e57-9b1f")}
+	signUp, err := anon.SignUpWithResponse(ctx, key, client.SignUpJSONRequestBody{Name: "sdk-user"})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, signUp.StatusCode(), string(signUp.Body))
 	token := signUp.JSON201.Token
+	require.Equal(t, "/v1/me", *signUp.Headers201.Location)
+	// The declared response headers arrive typed: a retried sign-up is a replay.
+	again, err := anon.SignUpWithResponse(ctx, key, client.SignUpJSONRequestBody{Name: "sdk-user"})
+	require.NoError(t, err)
+	require.Equal(t, "true", *again.Headers201.IdempotentReplayed)
+	require.Equal(t, token, again.JSON201.Token)
 	c, err := client.NewClientWithResponses(p.base, client.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
 		req.Header.Set("Authorization", "Bearer "+token)
 		return nil
 	}))
 	require.NoError(t, err)
 
-	me, err := c.GetMeWithResponse(ctx)
+	me, err := c.GetMeWithResponse(ctx, nil)
 	require.NoError(t, err)
 	require.Equal(t, "sdk-user", me.JSON200.Name)
 
-	project, err := c.CreateProjectWithResponse(ctx, client.CreateProjectJSONRequestBody{Name: "SDK"})
+	project, err := c.CreateProjectWithResponse(ctx, nil, client.CreateProjectJSONRequestBody{Name: "SDK"})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, project.StatusCode(), string(project.Body))
 	projectID := project.JSON201.Id
@@ -44,7 +51,7 @@ func TestGeneratedGoClientEndToEnd(t *testing.T) {
 	tags := []string{"#Go SDK", "generated"}
 	var ids []int64
 	for i := range 5 {
-		task, err := c.CreateTaskWithResponse(ctx, client.CreateTaskJSONRequestBody{
+		task, err := c.CreateTaskWithResponse(ctx, nil, client.CreateTaskJSONRequestBody{
 			ProjectId: projectID, Title: fmt.Sprintf("task %d", i), Tags: &tags,
 			Description: nullable.NewNullableWithValue("from the Go client"),
 		})
@@ -83,12 +90,12 @@ func TestGeneratedGoClientEndToEnd(t *testing.T) {
 	require.True(t, updated.JSON200.Description.IsNull())
 	require.Equal(t, []string{"generated", "go-sdk"}, updated.JSON200.Tags)
 
-	done, err := c.CompleteTaskWithResponse(ctx, ids[0])
+	done, err := c.CompleteTaskWithResponse(ctx, ids[0], nil)
 	require.NoError(t, err)
 	require.Equal(t, client.TaskStatus("done"), done.JSON200.Status)
 
 	// Errors arrive typed too.
-	missing, err := c.GetTaskWithResponse(ctx, 999999)
+	missing, err := c.GetTaskWithResponse(ctx, 999999, nil)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusNotFound, missing.StatusCode())
 	require.NotNil(t, missing.ApplicationproblemJSON404)

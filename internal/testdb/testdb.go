@@ -32,8 +32,12 @@ var (
 	counter  atomic.Int64
 )
 
+// Runner is what Main runs: a *testing.M, or one wrapped to check
+// something once every test has run (its Run decides the exit code).
+type Runner interface{ Run() int }
+
 // Main prepares the server and template, runs the tests and cleans up.
-func Main(m *testing.M) {
+func Main(m Runner) {
 	code, err := run(m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testdb:", err)
@@ -42,7 +46,7 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-func run(m *testing.M) (int, error) {
+func run(m Runner) (int, error) {
 	ctx := context.Background()
 	adminURL = os.Getenv("TEST_DATABASE_URL")
 	if adminURL == "" {
