@@ -121,15 +121,45 @@ func (h *changeHub) listen(ctx context.Context, cfg *pgx.ConnConfig, log *slog.L
 	}
 }
 
-func (h *changeHub) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) error {
+// hubDeafAfter is how long the hub may hear nothing before it treats its
+// connection as dead: it also listens to the token cache's heartbeat
+// pings (every process sends four a second), so silence means a
+// connection that died without closing. Streams poll from hubQuietAfter.
+const (
+	hubQuietAfter = 1500 * time.Millisecond
+	hubDeafAfter  = 5 * time.Second
+)
+
+func (h *changeHub) listenOnce(parent context.Context, cfg *pgx.ConnConfig) error {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeQuietly(ctx, conn)
-	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel+"; LISTEN "+webhooksChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel+"; LISTEN "+webhooksChannel+"; LISTEN "+tokenChannel); err != nil {
 		return err
 	}
+	var heard atomic.Int64
+	heard.Store(time.Now().UnixNano())
+	go func() { // the watchdog of a connection that may die silently
+		tick := time.NewTicker(hubQuietAfter / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			quiet := time.Since(time.Unix(0, heard.Load()))
+			h.listening.Store(quiet < hubQuietAfter)
+			if quiet >= hubDeafAfter {
+				cancel(fmt.Errorf("no notification for %s", quiet.Round(time.Second)))
+				return
+			}
+		}
+	}()
 	h.listening.Store(true)
 	h.wakeWhere(func(*changeSub) bool { return true }) // what happened while deaf
 	if h.onWebhooks != nil {
@@ -138,7 +168,14 @@ func (h *changeHub) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) error {
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
+			if cause := context.Cause(ctx); cause != nil && parent.Err() == nil {
+				return cause
+			}
 			return err
+		}
+		heard.Store(time.Now().UnixNano())
+		if n.Channel == tokenChannel {
+			continue // a heartbeat or a revocation: the token cache's business
 		}
 		if n.Channel == webhooksChannel {
 			if h.onWebhooks != nil {

@@ -154,7 +154,8 @@ func TestTokenCacheServesReadsWhileListenerIsAlive(t *testing.T) {
 		return r.b.count(`SELECT count(*) FROM pg_stat_activity WHERE application_name = 'taskd-listener-a'`)
 	}
 	require.Eventually(t, func() bool { return r.cachedOnA(r.a.token) }, 10*time.Second, 10*time.Millisecond)
-	require.Equal(t, 1, listeners(), "the LISTEN connection uses ListenConfig")
+	require.Eventually(t, func() bool { return listeners() == 2 }, 5*time.Second, 10*time.Millisecond,
+		"the token cache's and the change hub's LISTEN connections use ListenConfig")
 	before := r.lookups.n.Load()
 	for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline); {
 		r.a.do("GET", "/v1/me", nil).requireStatus(http.StatusOK)
@@ -167,7 +168,7 @@ func TestTokenCacheServesReadsWhileListenerIsAlive(t *testing.T) {
 	}
 	require.Equal(t, 2, pingers(), "a's and b's heartbeats")
 	stop()
-	require.Eventually(t, func() bool { return listeners() == 0 }, 5*time.Second, 10*time.Millisecond, "a's LISTEN connection closes")
+	require.Eventually(t, func() bool { return listeners() == 0 }, 5*time.Second, 10*time.Millisecond, "a's LISTEN connections close")
 	require.Eventually(t, func() bool { return pingers() == 1 }, 5*time.Second, 10*time.Millisecond, "a's heartbeat stops")
 }
 
@@ -179,12 +180,13 @@ func TestTokenCacheReplacesSilentlyDeadListener(t *testing.T) {
 	secret, path := r.newToken("later")
 	require.Eventually(t, func() bool { return r.cachedOnA(secret) }, 10*time.Second, 10*time.Millisecond)
 
-	proxy.freeze() // new connections through the proxy still work
+	before := proxy.connections() // the token cache's and the change hub's
+	proxy.freeze()                // new connections through the proxy still work
 	frozen := time.Now()
 	require.Eventually(t, func() bool { return !r.cachedOnA(secret) }, 2*time.Second, 10*time.Millisecond, "the cache turns off")
 	require.Eventually(t, func() bool { return r.cachedOnA(secret) }, 15*time.Second, 20*time.Millisecond, "a listens again")
 	t.Logf("the cache answered again %v after the freeze", time.Since(frozen))
-	require.Equal(t, 2, proxy.connections(), "through a second connection")
+	require.Greater(t, proxy.connections(), before, "through a new connection")
 
 	r.b.do("DELETE", path, nil).requireStatus(http.StatusNoContent)
 	require.Eventually(t, func() bool {

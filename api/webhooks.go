@@ -49,7 +49,7 @@ type NewWebhook struct {
 	Description    *string   `json:"description" nullable:"true" example:"Team chat" doc:"A note for people, or null."`
 	Secret         string    `json:"secret" example:"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" doc:"The Standard Webhooks signing secret (whsec_ + base64 of 32 random bytes). Shown only here: store it."`
 	Enabled        bool      `json:"enabled" doc:"Always true for a new webhook."`
-	DisabledReason *string   `json:"disabled_reason" nullable:"true" doc:"Always null for a new webhook."`
+	DisabledReason *string   `json:"disabled_reason" nullable:"true" example:"null" doc:"Always null for a new webhook."`
 	CreatedAt      time.Time `json:"created_at" doc:"RFC 3339, UTC."`
 	UpdatedAt      time.Time `json:"updated_at" doc:"RFC 3339, UTC."`
 }
