@@ -46,6 +46,16 @@ type Options struct {
 	// only while this connection delivers the heartbeat NOTIFYs the
 	// process sends with the pool's configuration (it stays off otherwise).
 	ListenConfig *pgx.ConnConfig
+	// NoListen says LISTEN cannot work: the pool goes through a
+	// transaction-pooling proxy and there is no ListenConfig. A LISTEN
+	// there would seem to succeed and then hear nothing (it lands on a
+	// pooled server connection that the proxy hands to others). So nothing
+	// listens: the token cache stays off (every request checks its token
+	// in the database, so a revocation applies at once), change streams
+	// read the log every second (as they do while their LISTEN connection
+	// is down), and webhook delivery finds new events with its one-second
+	// poll.
+	NoListen bool
 	// RateLimits limit requests per user and per client address; the
 	// zero value turns them off.
 	RateLimits RateLimits
@@ -112,12 +122,14 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	}
 	if pool != nil && opts.Background != nil {
 		go s.health.closeWhenDone(opts.Background)
-		go s.tokens.listen(opts.Background, pool, opts.ListenConfig, s.log)
-		listenCfg := pool.Config().ConnConfig
-		if opts.ListenConfig != nil {
-			listenCfg = opts.ListenConfig
+		if !opts.NoListen {
+			go s.tokens.listen(opts.Background, pool, opts.ListenConfig, s.log)
+			listenCfg := pool.Config().ConnConfig
+			if opts.ListenConfig != nil {
+				listenCfg = opts.ListenConfig
+			}
+			go s.changes.listen(opts.Background, listenCfg.Copy(), s.log)
 		}
-		go s.changes.listen(opts.Background, listenCfg.Copy(), s.log)
 		go s.webhooks.run(opts.Background)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,9 +29,15 @@ const defaultMaxConns = 32
 
 // database holds the flags every database-using command shares.
 type database struct {
-	url      string
-	maxConns int
-	cluster  *pglocal.Cluster
+	url       string
+	directURL string
+	pooler    string
+	execMode  string
+	maxConns  int
+	cluster   *pglocal.Cluster
+	// direct is DATABASE_DIRECT_URL's configuration once resolved; nil
+	// when none is given.
+	direct *pgxpool.Config
 }
 
 func (d *database) register(fs *flag.FlagSet) {
@@ -38,6 +45,75 @@ func (d *database) register(fs *flag.FlagSet) {
 		"PostgreSQL URL or key/value connection string, as psql takes it (env DATABASE_URL); empty: a local cluster under ./"+localDataDir+" started from the installed PostgreSQL binaries")
 	fs.IntVar(&d.maxConns, "db-max-conns", envInt("DATABASE_MAX_CONNS", defaultMaxConns),
 		"most open database connections (env DATABASE_MAX_CONNS)")
+	fs.StringVar(&d.directURL, "database-direct-url", os.Getenv("DATABASE_DIRECT_URL"),
+		"when DATABASE_URL goes through a transaction-pooling proxy (PgBouncer pool_mode=transaction), a URL of the same database without it: "+
+			"LISTEN (token revocations, change streams, webhooks) and migrations use it (env DATABASE_DIRECT_URL); setting it implies --database-pooler=transaction")
+	fs.StringVar(&d.pooler, "database-pooler", os.Getenv("DATABASE_POOLER"),
+		"what DATABASE_URL goes through: none (PostgreSQL, or a session-pooling proxy) or transaction (a transaction-pooling proxy: no session state, "+
+			"and without --database-direct-url no LISTEN, so revocations are checked on every request and streams and webhooks poll every second); "+
+			"default: transaction when --database-direct-url is set, else none (env DATABASE_POOLER)")
+	fs.StringVar(&d.execMode, "database-exec-mode", envOr("DATABASE_EXEC_MODE", "auto"),
+		"how pgx sends statements: cache_statement (named prepared statements, cached per connection), cache_describe (unnamed statements, their descriptions cached: "+
+			"no session state, for transaction pooling before PgBouncer 1.21 or without its max_prepared_statements), describe_exec, exec or simple_protocol; "+
+			"auto: cache_describe under --database-pooler=transaction, else cache_statement, unless DATABASE_URL sets default_query_exec_mode (env DATABASE_EXEC_MODE)")
+}
+
+// execModes are the --database-exec-mode values, as pgx's connection
+// string parameter default_query_exec_mode names them.
+var execModes = map[string]pgx.QueryExecMode{
+	"cache_statement": pgx.QueryExecModeCacheStatement,
+	"cache_describe":  pgx.QueryExecModeCacheDescribe,
+	"describe_exec":   pgx.QueryExecModeDescribeExec,
+	"exec":            pgx.QueryExecModeExec,
+	"simple_protocol": pgx.QueryExecModeSimpleProtocol,
+}
+
+// transactionPooled says DATABASE_URL goes through a transaction-pooling
+// proxy: nothing may rely on a session (prepared statements, LISTEN,
+// session-level SET or advisory locks) over it.
+func (d *database) transactionPooled() bool { return d.pooler == "transaction" }
+
+// migrations is the configuration migrations connect with: the direct
+// one when there is one.
+func (d *database) migrations(cfg *pgxpool.Config) *pgxpool.Config {
+	if d.direct != nil {
+		return d.direct
+	}
+	return cfg
+}
+
+// settle checks the pooler and exec mode flags and applies the exec mode
+// to cfg.
+func (d *database) settle(cfg *pgxpool.Config) error {
+	switch d.pooler {
+	case "":
+		d.pooler = "none"
+		if d.directURL != "" {
+			d.pooler = "transaction"
+		}
+	case "none", "session":
+		d.pooler = "none"
+	case "transaction":
+	default:
+		return fmt.Errorf("%w: --database-pooler must be none, session or transaction, got %q", errUsage, d.pooler)
+	}
+	mode := d.execMode
+	if mode == "auto" || mode == "" {
+		switch {
+		case strings.Contains(d.url, "default_query_exec_mode"):
+			return nil // the URL's choice, which pgx has applied
+		case d.transactionPooled():
+			mode = "cache_describe"
+		default:
+			mode = "cache_statement"
+		}
+	}
+	m, ok := execModes[mode]
+	if !ok {
+		return fmt.Errorf("%w: --database-exec-mode must be auto, cache_statement, cache_describe, describe_exec, exec or simple_protocol, got %q", errUsage, d.execMode)
+	}
+	cfg.ConnConfig.DefaultQueryExecMode = m
+	return nil
 }
 
 // resolve settles the database configuration, starting the local
@@ -64,6 +140,15 @@ func (d *database) resolve(ctx context.Context, log io.Writer) (*pgxpool.Config,
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL must look like postgres://user:password@host:5432/dbname or "+
 			"'host=HOST port=5432 user=USER password=PASSWORD dbname=DBNAME', as psql takes it: %w", err)
+	}
+	if err := d.settle(cfg); err != nil {
+		return nil, err
+	}
+	if d.directURL != "" {
+		// Few connections: LISTEN holds two, migrations a few while they run.
+		if d.direct, err = db.PoolConfig(d.directURL, 4); err != nil {
+			return nil, fmt.Errorf("DATABASE_DIRECT_URL, like DATABASE_URL, must look like postgres://user:password@host:5432/dbname: %w", err)
+		}
 	}
 	return cfg, nil
 }
@@ -97,7 +182,7 @@ func (d *database) open(ctx context.Context, log io.Writer) (*pgxpool.Pool, func
 	if err != nil {
 		return nil, d.close, err
 	}
-	if err := db.Migrator(cfg, io.Discard, "").CreateAndMigrate(); err != nil {
+	if _, err := db.Migrate(ctx, d.migrations(cfg), io.Discard); err != nil {
 		return nil, d.close, fmt.Errorf("applying migrations: %w", err)
 	}
 	pool, err := d.pool(ctx, cfg)

@@ -34,10 +34,14 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	// Over DATABASE_DIRECT_URL when given: migrations need no pooler.
+	u = d.migrations(u)
 	m := db.Migrator(u, stdout, "")
 	switch action {
 	case "up":
-		return m.CreateAndMigrate()
+		// Under the lock that replicas starting at once take too.
+		_, err := db.Migrate(ctx, u, stdout)
+		return err
 	case "down":
 		return m.Rollback()
 	case "status":

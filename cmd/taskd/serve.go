@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"taskd/api"
 	"taskd/db"
 )
@@ -94,8 +96,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *doMigrate {
-		if err := db.Migrator(u, io.Discard, "").CreateAndMigrate(); err != nil {
+		// Under an advisory lock: replicas starting at once migrate once.
+		m, err := db.Migrate(ctx, d.migrations(u), io.Discard)
+		if err != nil {
 			return fmt.Errorf("applying migrations: %w", err)
+		}
+		if len(m.Applied) > 0 {
+			log.Info("migrations applied", "migrations", m.Applied, "lock_wait", m.Waited.Round(time.Millisecond).String())
+		} else {
+			log.Info("database schema up to date", "lock_wait", m.Waited.Round(time.Millisecond).String())
 		}
 	}
 	pool, err := d.pool(ctx, u)
@@ -103,12 +112,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
+	// LISTEN needs a session: over the direct URL when there is one, not
+	// at all through a transaction pooler without one.
+	listen := "database"
+	var listenCfg *pgx.ConnConfig
+	switch {
+	case d.direct != nil:
+		if err := checkDirect(ctx, pool, d.direct); err != nil {
+			return err
+		}
+		listen, listenCfg = "direct", d.direct.ConnConfig
+	case d.transactionPooled():
+		listen = "off: revocations checked on every request, streams and webhooks poll every second"
+	}
+	log.Info("database", "pooler", d.pooler, "exec_mode", u.ConnConfig.DefaultQueryExecMode.String(), "listen", listen)
 
 	go api.ExpireIdempotencyKeys(ctx, pool, 10*time.Minute, log)
 	go api.PruneChanges(ctx, pool, *changeRetention, time.Hour, log)
 	shuttingDown := make(chan struct{})
 	handler, _ := api.New(pool, api.Options{OpenSignup: *openSignup, Logger: log, RequestTimeout: *requestTimeout, RateLimits: limits,
-		AcquireTimeout: *acquireTimeout, ShuttingDown: shuttingDown,
+		AcquireTimeout: *acquireTimeout, ShuttingDown: shuttingDown, ListenConfig: listenCfg, NoListen: d.transactionPooled() && listenCfg == nil,
 		Webhooks: api.WebhookOptions{Key: webhookKey, AllowPrivate: *webhookAllowPrivate, RetrySchedule: schedule}, Background: ctx})
 	srv := &http.Server{
 		Handler:           handler,
