@@ -143,6 +143,7 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	registerTokens(api, s)
 	registerProjects(api, s)
 	registerProjectStats(api, s)
+	registerProjectExport(api, s)
 	registerTasks(api, s)
 	registerTaskTags(api, s)
 	registerTags(api, s)
