@@ -123,3 +123,26 @@ lint: ## gofmt, go vet, staticcheck, and go.mod tidy
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 	$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run 'go mod tidy'" >&2; exit 1; }
+
+# Scaling out (README "Scaling out"): one PostgreSQL, PgBouncer in
+# transaction pooling mode, three taskd replicas and HAProxy checking
+# their /readyz, under ./.data/cluster on fixed ports; PgBouncer and
+# HAProxy come from Debian's packages, installed when missing (as root).
+# The replicas take taskd serve's environment from make's (RATE_LIMIT=…).
+CLUSTER_DIR ?= .data/cluster
+
+.PHONY: cluster-tools
+cluster-tools: postgres ## make sure PgBouncer and HAProxy are installed (as root, from Debian's packages)
+	@internal/cluster/ensure-tools.sh
+
+.PHONY: cluster
+cluster: cluster-tools build ## start PostgreSQL, PgBouncer, three taskd replicas and HAProxy under ./.data/cluster (API on 127.0.0.1:18080)
+	$(GO) run ./cmd/taskcluster up -dir $(CLUSTER_DIR) -taskd bin/taskd
+
+.PHONY: cluster-stop
+cluster-stop: ## stop what make cluster started (each replica drains; PostgreSQL shuts down cleanly)
+	$(GO) run ./cmd/taskcluster down -dir $(CLUSTER_DIR)
+
+.PHONY: scale-test
+scale-test: cluster-tools ## the cluster's own test: migrations raced, a rolling restart under load, revocation, streams and webhooks across replicas (about 35 s)
+	TASKD_SCALE_TEST=1 $(GO) test -count=1 -v -timeout 10m -run '^TestScale$$' ./internal/cluster
