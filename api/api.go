@@ -133,7 +133,10 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 		go s.webhooks.run(opts.Background)
 	}
 
-	strictCasing.Do(func() { huma.ValidateStrictCasing = true })
+	humaHooks.Do(func() {
+		huma.ValidateStrictCasing = true
+		huma.NewErrorWithContext = pathFirst
+	})
 
 	mux := http.NewServeMux()
 	api := humago.New(mux, config())
@@ -160,11 +163,17 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	return s, withRequestID(responseHeaders(withForwardedFor(withDeadline(opts.RequestTimeout, notModified(mux))))), api
 }
 
-// strictCasing makes a body field match only its exact name: "Title" is
-// an unknown field (422), not title. Huma matches names case-insensitively
-// by default, as encoding/json does, and offers only this package-level
-// switch; it is set once, before the first server validates anything.
-var strictCasing sync.Once
+// humaHooks sets the two things Huma offers only as process-wide
+// variables, once, before the first server validates anything (the one
+// place taskd changes Huma's globals):
+//   - ValidateStrictCasing: a body field matches only its exact name, so
+//     "Title" is an unknown field (422), not title (Huma matches names
+//     case-insensitively by default, as encoding/json does);
+//   - NewErrorWithContext: the contract checks the path (404) before the
+//     request's validity (422), but Huma validates before any handler or
+//     middleware can look the resource up; its error constructor is the
+//     only point that knows both (pathFirst, checkorder.go).
+var humaHooks sync.Once
 
 func config() huma.Config {
 	cfg := huma.DefaultConfig("taskd", Version)
@@ -185,6 +194,7 @@ func config() huma.Config {
 	cfg.Formats["application/merge-patch+json"] = jsonFormat
 	cfg.Components.Headers = headerComponents()
 	cfg.OnAddOperation = append(cfg.OnAddOperation, declareResponses)
+	cfg.Transformers = append(cfg.Transformers, clarifyProblems)
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		bearerScheme: {
 			Type:         "http",

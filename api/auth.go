@@ -50,11 +50,11 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			// by the hour.
 			addr := s.limits.clientAddress(ctx)
 			if err := s.limits.address.limit(ctx, addr); err != nil {
-				writeProblem(api, ctx, err)
+				s.writeProblem(api, ctx, err)
 				return
 			}
 			if err := s.limits.signUp.limit(ctx, addr); err != nil {
-				writeProblem(api, ctx, err)
+				s.writeProblem(api, ctx, err)
 				return
 			}
 			next(ctx)
@@ -72,13 +72,13 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			return
 		}
 		if err != nil {
-			writeProblem(api, ctx, s.problem(ctx.Context(), err))
+			s.writeProblem(api, ctx, err)
 			return
 		}
 		// Rate limiting comes right after authentication, before anything
 		// else the request could be refused for.
 		if err := s.limits.user.limit(ctx, strconv.FormatInt(user.ID, 10)); err != nil {
-			writeProblem(api, ctx, err)
+			s.writeProblem(api, ctx, err)
 			return
 		}
 		infoOf(ctx.Context()).userID = user.ID
@@ -100,7 +100,7 @@ func bearerToken(header string) (string, bool) {
 // too many requests without a valid token: guessing tokens costs time.
 func (s *server) unauthorized(api huma.API, ctx huma.Context, msg string) {
 	if err := s.limits.address.limit(ctx, s.limits.clientAddress(ctx)); err != nil {
-		writeProblem(api, ctx, err)
+		s.writeProblem(api, ctx, err)
 		return
 	}
 	ctx.SetHeader("WWW-Authenticate", `Bearer realm="taskd"`)

@@ -117,11 +117,11 @@ func registerChanges(api huma.API, s *server) {
 			"Derived counts (subtask_count, comment_count, task_count) are not changes of their own. "+
 			"410 when since is older than the retained log (30 days by default): list everything again.", http.StatusOK)
 	list.Errors = append(list.Errors, http.StatusGone)
-	huma.Register(api, list, s.listChanges)
+	register(api, s, list, s.listChanges)
 
 	now := operation("get-change-cursor", http.MethodGet, "/v1/changes/cursor", tag, "The change feed's position now",
 		"Take it before a full listing, then follow GET /v1/changes from it: nothing changed after it is missed.", http.StatusOK)
-	huma.Register(api, now, s.changeCursor)
+	register(api, s, now, s.changeCursor)
 
 	registerChangeStream(api, s)
 }
@@ -140,7 +140,7 @@ func (s *server) listChanges(ctx context.Context, in *ChangeListInput) (*ChangeL
 	for wait := 0; err == nil && page.heldBack && !page.HasMore && len(page.Items) < int(in.Limit) && wait < heldBackWaits; wait++ {
 		select {
 		case <-ctx.Done():
-			return nil, s.problem(ctx, ctx.Err())
+			return nil, ctx.Err()
 		case <-time.After(heldBackPause):
 		}
 		var more changePage
@@ -149,7 +149,7 @@ func (s *server) listChanges(ctx context.Context, in *ChangeListInput) (*ChangeL
 		}
 	}
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	if page.heldBack {
 		page.HasMore = true // committed changes wait: look again soon
@@ -165,13 +165,13 @@ func (s *server) changeCursor(ctx context.Context, _ *struct{}) (*ChangeCursorOu
 	for wait := 0; err == nil && h.HeldBack && wait < heldBackWaits; wait++ {
 		select {
 		case <-ctx.Done():
-			return nil, s.problem(ctx, ctx.Err())
+			return nil, ctx.Err()
 		case <-time.After(heldBackPause):
 		}
 		h, err = db.New(s.pool).ChangesHorizon(ctx, user)
 	}
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	out := &ChangeCursorOutput{}
 	out.Body.Cursor = horizonPosition(user, h.Horizon).encode()

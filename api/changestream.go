@@ -208,7 +208,7 @@ func registerChangeStream(api huma.API, s *server) {
 			Type: "string", Description: "Events: `id: <cursor>` / `event: change` / `data: <Change as JSON>`, and `: keep-alive` comment lines.",
 		}}},
 	}}
-	huma.Register(api, op, s.streamChanges)
+	register(api, s, op, s.streamChanges)
 }
 
 func (s *server) streamChanges(ctx context.Context, in *ChangeStreamInput) (*huma.StreamResponse, error) {
@@ -230,7 +230,7 @@ func (s *server) streamChanges(ctx context.Context, in *ChangeStreamInput) (*hum
 	first, err := s.changesAfter(ctx, pos, 100)
 	if err != nil {
 		unsubscribe()
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
 		defer unsubscribe()

@@ -75,15 +75,15 @@ const maxID = 1<<53 - 1
 
 type serverKey struct{}
 
-func init() {
-	huma.NewErrorWithContext = func(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
-		if status == http.StatusUnprocessableEntity {
-			if missing := pathResourceMissing(hctx); missing != nil {
-				return missing
-			}
+// pathFirst is Huma's error constructor with the contract's order: a
+// 422 for a request whose path names a missing resource becomes that 404.
+func pathFirst(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
+	if status == http.StatusUnprocessableEntity {
+		if missing := pathResourceMissing(hctx); missing != nil {
+			return missing
 		}
-		return huma.NewError(status, msg, errs...)
 	}
+	return huma.NewError(status, msg, errs...)
 }
 
 // pathResourceMissing returns the 404 for a request whose path names a

@@ -86,26 +86,26 @@ func registerComments(api huma.API, s *server) {
 	create := operation("create-comment", http.MethodPost, "/v1/tasks/{id}/comments", tag, "Comment on a task",
 		"409 when the task's project is archived.", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusNotFound, http.StatusConflict)
-	huma.Register(api, create, s.createComment)
+	register(api, s, create, s.createComment)
 
 	list := operation("list-comments", http.MethodGet, "/v1/tasks/{id}/comments", tag, "List a task's comments", "Ordered by id.", http.StatusOK)
 	list.Errors = append(list.Errors, http.StatusNotFound)
-	huma.Register(api, list, s.listComments)
+	register(api, s, list, s.listComments)
 
 	get := operation("get-comment", http.MethodGet, "/v1/tasks/{id}/comments/{comment_id}", tag, "Get a comment",
 		"One comment, addressed through its own task.", http.StatusOK)
 	get.Errors = append(get.Errors, http.StatusNotFound)
-	huma.Register(api, get, s.getComment)
+	register(api, s, get, s.getComment)
 
 	patch := operation("update-comment", http.MethodPatch, "/v1/tasks/{id}/comments/{comment_id}", tag, "Edit a comment",
 		"409 when the task's project is archived.", http.StatusOK)
 	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	huma.Register(api, patch, s.patchComment)
+	register(api, s, patch, s.patchComment)
 
 	del := operation("delete-comment", http.MethodDelete, "/v1/tasks/{id}/comments/{comment_id}", tag, "Delete a comment",
 		"409 when the task's project is archived.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	huma.Register(api, del, s.deleteComment)
+	register(api, s, del, s.deleteComment)
 }
 
 func (s *server) createComment(ctx context.Context, in *CommentCreateInput) (*CommentCreatedOutput, error) {
@@ -133,12 +133,12 @@ func (s *server) listComments(ctx context.Context, in *CommentListInput) (*Comme
 	q := db.New(s.pool)
 	rows, err := q.CommentList(ctx, db.CommentListParams{UserID: userID, TaskID: in.ID, AfterID: after, MaxRows: in.Limit + 1})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	if len(rows) == 0 {
 		// An empty page must still tell a missing task from one without comments.
 		if _, err := q.TaskGet(ctx, db.TaskGetParams{UserID: userID, ID: in.ID}); err != nil {
-			return nil, s.problem(ctx, orNotFound(err, "task", in.ID))
+			return nil, orNotFound(err, "task", in.ID)
 		}
 	}
 	return &CommentListOutput{Body: pageOf(rows, in.Limit, func(c db.Comment) int64 { return c.ID }, commentFromRow)}, nil
@@ -147,7 +147,7 @@ func (s *server) listComments(ctx context.Context, in *CommentListInput) (*Comme
 func (s *server) getComment(ctx context.Context, in *CommentPath) (*CommentOutput, error) {
 	c, err := db.New(s.pool).CommentGet(ctx, db.CommentGetParams{UserID: caller(ctx).ID, TaskID: in.ID, ID: in.CommentID})
 	if err != nil {
-		return nil, s.problem(ctx, orNotFound(err, "comment", in.CommentID))
+		return nil, orNotFound(err, "comment", in.CommentID)
 	}
 	return commentOutput(c), nil
 }
@@ -181,7 +181,7 @@ func (s *server) patchComment(ctx context.Context, in *CommentPatchInput) (*Comm
 		return err
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return commentOutput(c), nil
 }
@@ -194,5 +194,5 @@ func (s *server) deleteComment(ctx context.Context, in *CommentDeleteInput) (*st
 		}
 		return q.CommentDelete(ctx, db.CommentDeleteParams{UserID: userID, TaskID: in.ID, ID: in.CommentID})
 	})
-	return nil, s.problem(ctx, err)
+	return nil, err
 }

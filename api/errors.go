@@ -59,7 +59,7 @@ func (s *server) problem(ctx context.Context, err error) error {
 	}
 	var statusErr huma.StatusError
 	if errors.As(err, &statusErr) {
-		return statusErr
+		return err // as it is: it may carry headers (Retry-After)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return huma.Error404NotFound("no such resource")
@@ -153,13 +153,14 @@ func orNotFound(err error, kind string, id int64) error {
 // field itself ("body.title").
 var requiredProperty = regexp.MustCompile(`^expected required property (\S+) to be present$`)
 
-// init routes every error Huma builds (validation included) through
-// clarify, so that all problem responses follow the contract.
-func init() {
-	build := huma.NewError
-	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-		return clarify(build(status, msg, errs...))
+// clarifyProblems is a response transformer: every problem Huma writes
+// (its own validation errors included) passes clarify on its way out, so
+// that all of them follow the contract.
+func clarifyProblems(_ huma.Context, _ string, v any) (any, error) {
+	if m, ok := v.(*huma.ErrorModel); ok {
+		return clarify(m), nil
 	}
+	return v, nil
 }
 
 // clarify puts missing-field errors at the field, keeps a copy of a whole

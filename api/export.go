@@ -44,13 +44,13 @@ func registerProjectExport(api huma.API, s *server) {
 			Examples:    []any{"- [ ] Launch 🔺 📅 2026-12-24 #area/work ^taskd-1\n\t- [x] Write the copy ✅ 2026-12-20 ^taskd-2\n"},
 		}}},
 	}}
-	huma.Register(api, op, s.exportProject)
+	register(api, s, op, s.exportProject)
 }
 
 func (s *server) exportProject(ctx context.Context, in *ProjectPath) (*ProjectExportOutput, error) {
 	user := caller(ctx).ID
 	if _, err := db.New(s.pool).ProjectGet(ctx, db.ProjectGetParams{UserID: user, ID: in.ID}); err != nil {
-		return nil, s.problem(ctx, orNotFound(err, "project", in.ID))
+		return nil, orNotFound(err, "project", in.ID)
 	}
 	var rows []db.TaskRow
 	list := db.New(db.CustomPlans(s.pool))
@@ -62,7 +62,7 @@ func (s *server) exportProject(ctx context.Context, in *ProjectPath) (*ProjectEx
 			MaxRows: exportPage,
 		})
 		if err != nil {
-			return nil, s.problem(ctx, err)
+			return nil, err
 		}
 		rows = append(rows, page...)
 		if len(page) < exportPage {

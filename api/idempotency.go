@@ -116,13 +116,13 @@ func (s *server) replay(api huma.API, ctx huma.Context, k *idempotencyKey) bool 
 		return false // none stored yet, or the database is away: the transaction decides
 	}
 	if !bytes.Equal(stored.RequestHash, k.hash) {
-		writeProblem(api, ctx, fieldError("header.Idempotency-Key", "this key was used with another request body; use a new key for a new request"))
+		s.writeProblem(api, ctx, fieldError("header.Idempotency-Key", "this key was used with another request body; use a new key for a new request"))
 		return true
 	}
 	body, err := k.open(stored.Body)
 	if err != nil {
 		s.log.ErrorContext(ctx.Context(), "idempotent replay", "err", err)
-		writeProblem(api, ctx, huma.Error500InternalServerError("internal error"))
+		s.writeProblem(api, ctx, huma.Error500InternalServerError("internal error"))
 		return true
 	}
 	ctx.SetHeader("Content-Type", "application/json")

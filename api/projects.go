@@ -114,36 +114,36 @@ func registerProjects(api huma.API, s *server) {
 	create := operation("create-project", http.MethodPost, "/v1/projects", tag, "Create a project",
 		"Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
-	huma.Register(api, create, s.createProject)
+	register(api, s, create, s.createProject)
 
 	list := operation("list-projects", http.MethodGet, "/v1/projects", tag, "List projects",
 		"The caller's projects ordered by id; archived ones only with include_archived=true.", http.StatusOK)
-	huma.Register(api, list, s.listProjects)
+	register(api, s, list, s.listProjects)
 
 	get := operation("get-project", http.MethodGet, "/v1/projects/{id}", tag, "Get a project",
 		"One of the caller's projects; another user's answers 404 like a missing one.", http.StatusOK)
 	get.Errors = append(get.Errors, http.StatusNotFound)
-	huma.Register(api, get, s.getProject)
+	register(api, s, get, s.getProject)
 
 	patch := operation("update-project", http.MethodPatch, "/v1/projects/{id}", tag, "Update a project",
 		"JSON merge patch: absent fields stay, null clears a nullable field. An archived project refuses changes (409) until unarchived.", http.StatusOK)
 	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	huma.Register(api, patch, s.patchProject)
+	register(api, s, patch, s.patchProject)
 
 	del := operation("delete-project", http.MethodDelete, "/v1/projects/{id}", tag, "Delete a project",
 		"Refuses (409) while the project has tasks, unless force=true, which deletes them (with their subtasks, comments and tag links) too.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	huma.Register(api, del, s.deleteProject)
+	register(api, s, del, s.deleteProject)
 
 	archive := operation("archive-project", http.MethodPost, "/v1/projects/{id}/archive", tag, "Archive a project",
 		"Makes the project read-only. Idempotent: archiving an archived project changes nothing.", http.StatusOK)
 	archive.Errors = append(archive.Errors, http.StatusNotFound)
-	huma.Register(api, archive, s.archiveProject(true))
+	register(api, s, archive, s.archiveProject(true))
 
 	unarchive := operation("unarchive-project", http.MethodPost, "/v1/projects/{id}/unarchive", tag, "Unarchive a project",
 		"Makes the project writable again. Idempotent.", http.StatusOK)
 	unarchive.Errors = append(unarchive.Errors, http.StatusNotFound)
-	huma.Register(api, unarchive, s.archiveProject(false))
+	register(api, s, unarchive, s.archiveProject(false))
 }
 
 func (s *server) createProject(ctx context.Context, in *ProjectCreateInput) (*ProjectCreatedOutput, error) {
@@ -161,7 +161,7 @@ func (s *server) createProject(ctx context.Context, in *ProjectCreateInput) (*Pr
 		return err
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	out := projectOutput(p)
 	return &ProjectCreatedOutput{ETag: out.ETag, Location: "/v1/projects/" + strconv.FormatInt(p.ID, 10), Body: out.Body}, nil
@@ -176,7 +176,7 @@ func (s *server) listProjects(ctx context.Context, in *ProjectListInput) (*Proje
 		UserID: caller(ctx).ID, AfterID: after, IncludeArchived: in.IncludeArchived, MaxRows: in.Limit + 1,
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return &ProjectListOutput{Body: pageOf(rows, in.Limit, func(p db.Project) int64 { return p.ID }, projectFromRow)}, nil
 }
@@ -184,7 +184,7 @@ func (s *server) listProjects(ctx context.Context, in *ProjectListInput) (*Proje
 func (s *server) getProject(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {
 	p, err := db.New(s.pool).ProjectGet(ctx, db.ProjectGetParams{UserID: caller(ctx).ID, ID: in.ID})
 	if err != nil {
-		return nil, s.problem(ctx, orNotFound(err, "project", in.ID))
+		return nil, orNotFound(err, "project", in.ID)
 	}
 	return projectOutput(p), nil
 }
@@ -231,7 +231,7 @@ func (s *server) patchProject(ctx context.Context, in *ProjectPatchInput) (*Proj
 		return checkIfMatch(in.IfMatch, locked.Version)
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return projectOutput(p), nil
 }
@@ -252,7 +252,7 @@ func (s *server) deleteProject(ctx context.Context, in *ProjectDeleteInput) (*st
 		_, err = q.ProjectDelete(ctx, db.ProjectDeleteParams(key))
 		return err
 	})
-	return nil, s.problem(ctx, err)
+	return nil, err
 }
 
 func (s *server) archiveProject(archived bool) func(context.Context, *ProjectPath) (*ProjectOutput, error) {
@@ -263,7 +263,7 @@ func (s *server) archiveProject(archived bool) func(context.Context, *ProjectPat
 			return orNotFound(err, "project", in.ID)
 		})
 		if err != nil {
-			return nil, s.problem(ctx, err)
+			return nil, err
 		}
 		return projectOutput(p), nil
 	}
@@ -290,13 +290,13 @@ func registerProjectStats(api huma.API, s *server) {
 	stats := operation("get-project-stats", http.MethodGet, "/v1/projects/{id}/stats", "Projects", "Project statistics",
 		"Counts by status, overdue tasks, completion and estimates, computed in one statement.", http.StatusOK)
 	stats.Errors = append(stats.Errors, http.StatusNotFound)
-	huma.Register(api, stats, s.projectStats)
+	register(api, s, stats, s.projectStats)
 }
 
 func (s *server) projectStats(ctx context.Context, in *ProjectPath) (*ProjectStatsOutput, error) {
 	r, err := db.New(s.pool).ProjectStats(ctx, db.ProjectStatsParams{UserID: caller(ctx).ID, ProjectID: in.ID, Today: s.today()})
 	if err != nil {
-		return nil, s.problem(ctx, orNotFound(err, "project", in.ID))
+		return nil, orNotFound(err, "project", in.ID)
 	}
 	return &ProjectStatsOutput{Body: ProjectStats(r)}, nil
 }

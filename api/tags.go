@@ -154,36 +154,36 @@ func registerTags(api huma.API, s *server) {
 	const tag = "Tags"
 	list := operation("list-tags", http.MethodGet, "/v1/tags", tag, "List tags",
 		"The caller's tags with how many tasks carry each. Paging by popularity follows task counts as they are when each page is read.", http.StatusOK)
-	huma.Register(api, list, s.listTags)
+	register(api, s, list, s.listTags)
 
 	get := operation("get-tag", http.MethodGet, "/v1/tags/{id}", tag, "Get a tag",
 		"One tag with the number of tasks carrying it.", http.StatusOK)
 	get.Errors = append(get.Errors, http.StatusNotFound)
-	huma.Register(api, get, s.getTag)
+	register(api, s, get, s.getTag)
 
 	create := operation("create-tag", http.MethodPost, "/v1/tags", tag, "Create a tag",
 		"201 with the new tag, or 200 with the existing one when the normalized name exists. 409 when a new tag would exceed the caller's tag quota.", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
-	huma.Register(api, create, s.createTag)
+	register(api, s, create, s.createTag)
 	declareExistingTagResponse(api.OpenAPI().Paths["/v1/tags"].Post)
 
 	patch := operation("rename-tag", http.MethodPatch, "/v1/tags/{id}", tag, "Rename a tag",
 		"Renames the tag on every task, archived projects included. 409 when another tag has the name.", http.StatusOK)
 	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	huma.Register(api, patch, s.renameTag)
+	register(api, s, patch, s.renameTag)
 
 	del := operation("delete-tag", http.MethodDelete, "/v1/tags/{id}", tag, "Delete a tag", "Removes the tag from every task.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusPreconditionFailed)
-	huma.Register(api, del, s.deleteTag)
+	register(api, s, del, s.deleteTag)
 
 	merge := operation("merge-tag", http.MethodPost, "/v1/tags/{id}/merge", tag, "Merge a tag into another",
 		"Every task of this tag gets the tag `into` instead, and this tag is deleted. Answers the target.", http.StatusOK)
 	merge.Errors = append(merge.Errors, http.StatusNotFound)
-	huma.Register(api, merge, s.mergeTag)
+	register(api, s, merge, s.mergeTag)
 
 	cleanup := operation("cleanup-tags", http.MethodPost, "/v1/tags/cleanup", tag, "Delete unused tags",
 		"Deletes every tag that no task carries and says how many went.", http.StatusOK)
-	huma.Register(api, cleanup, s.cleanupTags)
+	register(api, s, cleanup, s.cleanupTags)
 }
 
 // declareExistingTagResponse documents create-tag's 200: the same body
@@ -207,7 +207,7 @@ func tagOutput(ctx context.Context, q *db.Queries, userID, id int64) (*TagOutput
 func (s *server) getTag(ctx context.Context, in *TagPath) (*TagOutput, error) {
 	out, err := tagOutput(ctx, db.New(s.pool), caller(ctx).ID, in.ID)
 	if err != nil {
-		return nil, s.problem(ctx, orNotFound(err, "tag", in.ID))
+		return nil, orNotFound(err, "tag", in.ID)
 	}
 	return out, nil
 }
@@ -232,7 +232,7 @@ func (s *server) listTags(ctx context.Context, in *TagListInput) (*TagListOutput
 	}
 	rows, err := db.New(s.pool).TagList(ctx, p)
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	page := Page[Tag]{Items: make([]Tag, 0, len(rows))}
 	for i, r := range rows {
@@ -268,7 +268,7 @@ func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagCreated
 		return err
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	status := http.StatusCreated
 	if !created {
@@ -307,7 +307,7 @@ func (s *server) renameTag(ctx context.Context, in *TagPatchInput) (*TagOutput, 
 		return checkIfMatch(in.IfMatch, cur.Version)
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -324,7 +324,7 @@ func (s *server) deleteTag(ctx context.Context, in *TagDeleteInput) (*struct{}, 
 		}
 		return q.TagDelete(ctx, db.TagDeleteParams{UserID: userID, ID: in.ID})
 	})
-	return nil, s.problem(ctx, err)
+	return nil, err
 }
 
 func (s *server) mergeTag(ctx context.Context, in *TagMergeInput) (*TagOutput, error) {
@@ -351,7 +351,7 @@ func (s *server) mergeTag(ctx context.Context, in *TagMergeInput) (*TagOutput, e
 		return nil
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -363,7 +363,7 @@ func (s *server) cleanupTags(ctx context.Context, _ *struct{}) (*TagCleanupOutpu
 		return err
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return &out, nil
 }

@@ -103,7 +103,7 @@ func (s *server) listTasks(ctx context.Context, in *TaskListInput) (*TaskListOut
 	}
 	rows, err := db.New(db.CustomPlans(s.pool)).TaskList(ctx, p)
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return &TaskListOutput{Body: pageOf(rows, in.Limit, func(r db.TaskRow) int64 { return r.ID }, taskFromRow)}, nil
 }

@@ -116,31 +116,31 @@ func registerTasks(api huma.API, s *server) {
 		"Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. "+
 			"409 when the project is archived or when an open subtask would go under a done parent.", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
-	huma.Register(api, create, s.createTask)
+	register(api, s, create, s.createTask)
 
 	list := operation("list-tasks", http.MethodGet, "/v1/tasks", tag, "List tasks",
 		"The caller's tasks ordered by id. Filters combine with AND; repeated status and priority mean any of, repeated tag means all of.", http.StatusOK)
-	huma.Register(api, list, s.listTasks)
+	register(api, s, list, s.listTasks)
 
 	get := operation("get-task", http.MethodGet, "/v1/tasks/{id}", tag, "Get a task",
 		"One task with its tags and counts. Send If-None-Match with its ETag to get 304 when it has not changed.", http.StatusOK)
 	get.Errors = append(get.Errors, http.StatusNotFound)
-	huma.Register(api, get, s.getTask)
+	register(api, s, get, s.getTask)
 
 	patch := operation("update-task", http.MethodPatch, "/v1/tasks/{id}", tag, "Update a task",
 		"JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.", http.StatusOK)
 	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	huma.Register(api, patch, s.patchTask)
+	register(api, s, patch, s.patchTask)
 
 	del := operation("delete-task", http.MethodDelete, "/v1/tasks/{id}", tag, "Delete a task",
 		"Deletes the task with its subtasks and comments.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	huma.Register(api, del, s.deleteTask)
+	register(api, s, del, s.deleteTask)
 
 	complete := operation("complete-task", http.MethodPost, "/v1/tasks/{id}/complete", tag, "Complete a task",
 		"Sets status done. Idempotent. 409 while a subtask is neither done nor cancelled, or when the project is archived.", http.StatusOK)
 	complete.Errors = append(complete.Errors, http.StatusNotFound, http.StatusConflict)
-	huma.Register(api, complete, s.completeTask)
+	register(api, s, complete, s.completeTask)
 }
 
 // taskOutput reads the task as the API shows it, inside the write's
@@ -156,19 +156,19 @@ func taskOutput(ctx context.Context, q *db.Queries, userID, id int64) (*TaskOutp
 // withLockedTask is the unit of work of a write to one task: the task is
 // locked (or the answer is 404) before write checks and changes it.
 func (s *server) withLockedTask(ctx context.Context, id int64, write func(q *db.Queries, cur db.TaskLockRow) error) error {
-	return s.problem(ctx, s.inTx(ctx, func(q *db.Queries) error {
+	return s.inTx(ctx, func(q *db.Queries) error {
 		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: caller(ctx).ID, ID: id})
 		if err != nil {
 			return orNotFound(err, "task", id)
 		}
 		return write(q, cur)
-	}))
+	})
 }
 
 func (s *server) getTask(ctx context.Context, in *TaskPath) (*TaskOutput, error) {
 	out, err := taskOutput(ctx, db.New(s.pool), caller(ctx).ID, in.ID)
 	if err != nil {
-		return nil, s.problem(ctx, orNotFound(err, "task", in.ID))
+		return nil, orNotFound(err, "task", in.ID)
 	}
 	return out, nil
 }
@@ -245,7 +245,7 @@ func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskCrea
 		}, b.ProjectID, b.ParentTaskID != nil, isOpen(status))
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	created := db.TaskRow{
 		UserID: row.UserID, ID: row.ID, ProjectID: row.ProjectID, ParentTaskID: row.ParentTaskID,
@@ -435,7 +435,7 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 		return nil
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return out, nil
 }

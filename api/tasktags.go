@@ -27,12 +27,12 @@ func registerTaskTags(api huma.API, s *server) {
 	add := operation("add-task-tags", http.MethodPost, "/v1/tasks/{id}/tags", tag, "Add tags to a task",
 		"Adds tags, keeping the ones the task has. Idempotent.", http.StatusOK)
 	add.Errors = append(add.Errors, http.StatusNotFound, http.StatusConflict)
-	huma.Register(api, add, s.addTaskTags)
+	register(api, s, add, s.addTaskTags)
 
 	remove := operation("remove-task-tag", http.MethodDelete, "/v1/tasks/{id}/tags/{name}", tag, "Remove a tag from a task",
 		"Removes one tag; removing a tag the task lacks is still 204. Takes no If-Match.", http.StatusNoContent)
 	remove.Errors = append(remove.Errors, http.StatusNotFound, http.StatusConflict)
-	huma.Register(api, remove, s.removeTaskTag)
+	register(api, s, remove, s.removeTaskTag)
 }
 
 func (s *server) addTaskTags(ctx context.Context, in *TaskTagsAddInput) (*TaskOutput, error) {

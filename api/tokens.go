@@ -68,20 +68,20 @@ func registerTokens(api huma.API, s *server) {
 	create := operation("create-token", http.MethodPost, "/v1/tokens", "Tokens", "Create a token",
 		"Creates another bearer token for the caller. The secret is in this response only. 409 when the caller holds as many tokens as the quota allows.", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
-	huma.Register(api, create, s.createToken)
+	register(api, s, create, s.createToken)
 
 	list := operation("list-tokens", http.MethodGet, "/v1/tokens", "Tokens", "List tokens",
 		"Lists the caller's tokens, the sign-up one included, ordered by id, without secrets.", http.StatusOK)
-	huma.Register(api, list, s.listTokens)
+	register(api, s, list, s.listTokens)
 
 	get := operation("get-token", http.MethodGet, "/v1/tokens/{id}", "Tokens", "Get a token", "One of the caller's tokens, without its secret.", http.StatusOK)
 	get.Errors = append(get.Errors, http.StatusNotFound)
-	huma.Register(api, get, s.getToken)
+	register(api, s, get, s.getToken)
 
 	del := operation("delete-token", http.MethodDelete, "/v1/tokens/{id}", "Tokens", "Revoke a token",
 		"Revokes a token at once, even the one making this request: the next request with it gets 401.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusPreconditionFailed)
-	huma.Register(api, del, s.deleteToken)
+	register(api, s, del, s.deleteToken)
 }
 
 func (s *server) createToken(ctx context.Context, in *TokenCreateInput) (*TokenCreateOutput, error) {
@@ -95,7 +95,7 @@ func (s *server) createToken(ctx context.Context, in *TokenCreateInput) (*TokenC
 		return err
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return &TokenCreateOutput{
 		Location: "/v1/tokens/" + strconv.FormatInt(row.ID, 10),
@@ -110,7 +110,7 @@ func (s *server) listTokens(ctx context.Context, in *TokenListInput) (*TokenList
 	}
 	rows, err := db.New(s.pool).TokenList(ctx, db.TokenListParams{UserID: caller(ctx).ID, AfterID: after, MaxRows: in.Limit + 1})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return &TokenListOutput{Body: pageOf(rows, in.Limit, func(r db.TokenListRow) int64 { return r.ID }, tokenFromRow)}, nil
 }
@@ -118,7 +118,7 @@ func (s *server) listTokens(ctx context.Context, in *TokenListInput) (*TokenList
 func (s *server) getToken(ctx context.Context, in *TokenPath) (*TokenOutput, error) {
 	row, err := db.New(s.pool).TokenGet(ctx, db.TokenGetParams{UserID: caller(ctx).ID, ID: in.ID})
 	if err != nil {
-		return nil, s.problem(ctx, orNotFound(err, "token", in.ID))
+		return nil, orNotFound(err, "token", in.ID)
 	}
 	// A token's fields never change.
 	return &TokenOutput{ETag: etag(1), Body: tokenFromRow(row)}, nil
@@ -151,5 +151,5 @@ func (s *server) deleteToken(ctx context.Context, in *TokenDeleteInput) (*struct
 		})
 		return nil
 	})
-	return nil, s.problem(ctx, err)
+	return nil, err
 }

@@ -91,12 +91,12 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 		// operation must see it again.
 		body, err := io.ReadAll(io.LimitReader(ctx.BodyReader(), maxBodyBytes))
 		if err != nil {
-			writeProblem(api, ctx, huma.Error400BadRequest("cannot read the request body"))
+			s.writeProblem(api, ctx, huma.Error400BadRequest("cannot read the request body"))
 			return
 		}
 		key, err := s.idempotencyKey(ctx, body)
 		if err != nil {
-			writeProblem(api, ctx, err)
+			s.writeProblem(api, ctx, err)
 			return
 		}
 		if key != nil && s.replay(api, ctx, key) {
@@ -142,20 +142,24 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 			held.send(ctx)
 		case errors.Is(err, errKeyTaken):
 			if !s.replay(api, ctx, key) {
-				writeProblem(api, ctx, huma.Error409Conflict("a request with this Idempotency-Key is still running; retry later"))
+				s.writeProblem(api, ctx, huma.Error409Conflict("a request with this Idempotency-Key is still running; retry later"))
 			}
 		default:
-			writeProblem(api, ctx, s.problem(ctx.Context(), err))
+			s.writeProblem(api, ctx, err)
 		}
 	}
 }
 
-// writeProblem writes an error outside an operation, as Huma would inside.
-func writeProblem(api huma.API, ctx huma.Context, err error) {
+// writeProblem is the error boundary of the middlewares (authentication,
+// rate limits, the unit of work), which answer outside an operation: the
+// error passes s.problem, as register's do, and is written as Huma would.
+func (s *server) writeProblem(api huma.API, ctx huma.Context, err error) {
+	err = s.problem(ctx.Context(), err)
 	var se huma.StatusError
 	if !errors.As(err, &se) {
 		se = huma.Error500InternalServerError("internal error")
 	}
+	se = clarify(se)
 	var he huma.HeadersError
 	if errors.As(err, &he) {
 		for name, values := range he.GetHeaders() {

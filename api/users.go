@@ -50,10 +50,10 @@ func registerUsers(api huma.API, s *server) {
 			"409 when the name is taken.",
 		http.StatusCreated))
 	signUp.Errors = append(signUp.Errors, http.StatusForbidden, http.StatusConflict)
-	huma.Register(api, signUp, s.signUp)
+	register(api, s, signUp, s.signUp)
 
 	me := operation("get-me", http.MethodGet, "/v1/me", "Users", "The caller", "Returns the user the bearer token belongs to.", http.StatusOK)
-	huma.Register(api, me, s.getMe)
+	register(api, s, me, s.getMe)
 }
 
 func (s *server) signUp(ctx context.Context, in *SignUpInput) (*SignUpOutput, error) {
@@ -66,7 +66,7 @@ func (s *server) signUp(ctx context.Context, in *SignUpInput) (*SignUpOutput, er
 		return err
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	out.Location = "/v1/me"
 	return &out, nil

@@ -136,29 +136,29 @@ func registerWebhooks(api huma.API, s *server) {
 			"webhook at once, and so do 24 hours of failures. The secret is shown only in this answer. "+
 			"422 at body.url for a URL that is not https or not a public address; 409 past 20 webhooks.", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
-	huma.Register(api, create, s.createWebhook)
+	register(api, s, create, s.createWebhook)
 
 	list := operation("list-webhooks", http.MethodGet, "/v1/webhooks", tag, "List webhooks", "The caller's webhooks ordered by id, without secrets.", http.StatusOK)
-	huma.Register(api, list, s.listWebhooks)
+	register(api, s, list, s.listWebhooks)
 
 	get := operation("get-webhook", http.MethodGet, "/v1/webhooks/{id}", tag, "Get a webhook", "One webhook, without its secret.", http.StatusOK)
 	get.Errors = append(get.Errors, http.StatusNotFound)
-	huma.Register(api, get, s.getWebhook)
+	register(api, s, get, s.getWebhook)
 
 	patch := operation("update-webhook", http.MethodPatch, "/v1/webhooks/{id}", tag, "Update a webhook",
 		"JSON merge patch of url, events, description and enabled; {\"enabled\": true} re-enables a disabled one.", http.StatusOK)
 	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusPreconditionFailed)
-	huma.Register(api, patch, s.patchWebhook)
+	register(api, s, patch, s.patchWebhook)
 
 	del := operation("delete-webhook", http.MethodDelete, "/v1/webhooks/{id}", tag, "Delete a webhook",
 		"Deletes it with its pending deliveries and log.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusPreconditionFailed)
-	huma.Register(api, del, s.deleteWebhook)
+	register(api, s, del, s.deleteWebhook)
 
 	deliveries := operation("list-webhook-deliveries", http.MethodGet, "/v1/webhooks/{id}/deliveries", tag, "A webhook's delivery attempts",
 		"The latest attempts first: status, error and duration of each.", http.StatusOK)
 	deliveries.Errors = append(deliveries.Errors, http.StatusNotFound)
-	huma.Register(api, deliveries, s.listWebhookDeliveries)
+	register(api, s, deliveries, s.listWebhookDeliveries)
 }
 
 // checkWebhook checks a URL and events from a body.
@@ -187,7 +187,7 @@ func (s *server) createWebhook(ctx context.Context, in *WebhookCreateInput) (*We
 	user := caller(ctx).ID
 	sealed, err := s.webhooks.sealSecret(user, secret)
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	var w db.Webhook
 	err = s.inTx(ctx, func(q *db.Queries) (err error) {
@@ -198,7 +198,7 @@ func (s *server) createWebhook(ctx context.Context, in *WebhookCreateInput) (*We
 		return err
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	out := webhookFromRow(w)
 	return &WebhookCreateOutput{
@@ -216,7 +216,7 @@ func (s *server) listWebhooks(ctx context.Context, in *PageQuery) (*WebhookListO
 	}
 	rows, err := db.New(s.pool).WebhookList(ctx, db.WebhookListParams{UserID: caller(ctx).ID, AfterID: after, MaxRows: in.Limit + 1})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return &WebhookListOutput{Body: pageOf(rows, in.Limit, func(w db.Webhook) int64 { return w.ID }, webhookFromRow)}, nil
 }
@@ -224,7 +224,7 @@ func (s *server) listWebhooks(ctx context.Context, in *PageQuery) (*WebhookListO
 func (s *server) getWebhook(ctx context.Context, in *WebhookPath) (*WebhookOutput, error) {
 	w, err := db.New(s.pool).WebhookGet(ctx, db.WebhookGetParams{UserID: caller(ctx).ID, ID: in.ID})
 	if err != nil {
-		return nil, s.problem(ctx, orNotFound(err, "webhook", in.ID))
+		return nil, orNotFound(err, "webhook", in.ID)
 	}
 	return &WebhookOutput{ETag: etag(w.Version), Body: webhookFromRow(w)}, nil
 }
@@ -262,7 +262,7 @@ func (s *server) patchWebhook(ctx context.Context, in *WebhookPatchInput) (*Webh
 		return err
 	})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	return &WebhookOutput{ETag: etag(w.Version), Body: webhookFromRow(w)}, nil
 }
@@ -279,7 +279,7 @@ func (s *server) deleteWebhook(ctx context.Context, in *WebhookDeleteInput) (*st
 		}
 		return q.WebhookDelete(ctx, db.WebhookDeleteParams{UserID: user, ID: in.ID})
 	})
-	return nil, s.problem(ctx, err)
+	return nil, err
 }
 
 func (s *server) listWebhookDeliveries(ctx context.Context, in *WebhookDeliveriesInput) (*WebhookDeliveriesOutput, error) {
@@ -294,11 +294,11 @@ func (s *server) listWebhookDeliveries(ctx context.Context, in *WebhookDeliverie
 	}
 	q := db.New(s.pool)
 	if _, err := q.WebhookGet(ctx, db.WebhookGetParams{UserID: user, ID: in.ID}); err != nil {
-		return nil, s.problem(ctx, orNotFound(err, "webhook", in.ID))
+		return nil, orNotFound(err, "webhook", in.ID)
 	}
 	rows, err := q.WebhookAttempts(ctx, db.WebhookAttemptsParams{UserID: user, WebhookID: in.ID, BeforeID: before, MaxRows: in.Limit + 1})
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, err
 	}
 	page := Page[WebhookDelivery]{Items: make([]WebhookDelivery, 0, len(rows))}
 	for i, r := range rows {

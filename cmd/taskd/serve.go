@@ -81,10 +81,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: --webhook-retry-schedule: %v", errUsage, err)
 	}
-	webhookKey, err := webhookSecretKey(stderr)
-	if err != nil {
-		return err
-	}
 	limits := api.RateLimits{PerSecond: *rateLimit, Burst: *rateBurst, SignUpsPerHour: *signupLimit, TrustedProxies: proxies}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -127,6 +123,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("database", "pooler", d.pooler, "exec_mode", u.ConnConfig.DefaultQueryExecMode.String(), "listen", listen)
 
+	// Only a server that is about to serve makes the key file.
+	webhookKey, err := webhookSecretKey(stderr)
+	if err != nil {
+		return err
+	}
 	go api.ExpireIdempotencyKeys(ctx, pool, 10*time.Minute, log)
 	go api.PruneChanges(ctx, pool, *changeRetention, time.Hour, log)
 	shuttingDown := make(chan struct{})
