@@ -46,6 +46,32 @@ var constraintProblems = map[string]constraintProblem{
 	"tasks_description_check":     {http.StatusUnprocessableEntity, "body.description", "at most 50000 characters"},
 	"tasks_estimated_hours_check": {http.StatusUnprocessableEntity, "body.estimated_hours", "0 to 10000"},
 	"comments_content_check":      {http.StatusUnprocessableEntity, "body.content", "1 to 20000 characters"},
+	"webhooks_url_check":          {http.StatusUnprocessableEntity, "body.url", "1 to 2000 characters"},
+	"webhooks_description_check":  {http.StatusUnprocessableEntity, "body.description", "at most 1000 characters"},
+	"webhooks_events_check":       {http.StatusUnprocessableEntity, "body.events", "1 to 20 events"},
+}
+
+// internalConstraints are the named constraints no request can break
+// without a bug of ours: the code checks first (a 404, a 409 rule) or
+// never lets a client choose the values. Violating one is a 500. Every
+// constraint of db/schema.sql is in one of the two maps
+// (TestEveryConstraintIsMappedOrInternal).
+var internalConstraints = map[string]string{
+	"change_log_pkey": "one row", "change_log_singleton_check": "one row",
+	"changes_pkey": "ids from a sequence", "comments_pkey": "ids from a sequence",
+	"comments_task_id_fkey": "the task is locked (404) before a comment is written",
+	"idempotency_keys_pkey": "claimed with ON CONFLICT", "schema_migrations_pkey": "dbmate's",
+	"projects_pkey": "ids from a sequence", "projects_user_id_fkey": "the caller exists",
+	"tags_pkey": "ids from a sequence", "tags_user_id_fkey": "the caller exists",
+	"task_tags_pkey": "links are inserted ON CONFLICT DO NOTHING", "task_tags_tag_id_fkey": "tag ids come from tag_ids",
+	"task_tags_task_id_fkey":   "the task is locked (404) first",
+	"tasks_completed_at_check": "completed_at follows status in SQL", "tasks_pkey": "ids from a sequence",
+	"tasks_project_id_id_key": "implied by tasks_pkey (it backs the parent foreign key)",
+	"tokens_pkey":             "ids from a sequence", "tokens_secret_hash_key": "256 random bits",
+	"tokens_user_id_fkey": "the caller exists", "users_pkey": "ids from a sequence",
+	"webhook_attempts_pkey": "ids from a sequence", "webhook_attempts_webhook_id_fkey": "written for claimed deliveries",
+	"webhook_deliveries_pkey": "ids from a sequence", "webhook_deliveries_webhook_id_fkey": "written by triggers for existing webhooks",
+	"webhooks_pkey": "ids from a sequence", "webhooks_user_id_fkey": "the caller exists",
 }
 
 // problem is the one translation from an error inside an operation to the
