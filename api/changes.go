@@ -144,7 +144,7 @@ func (s *server) listChanges(ctx context.Context, in *ChangeListInput) (*ChangeL
 		case <-time.After(heldBackPause):
 		}
 		var more changePage
-		if more, err = s.changesAfter(ctx, page.next, in.Limit-int64(len(page.Items))); err == nil {
+		if more, err = s.readChanges(ctx, page.next, in.Limit-int64(len(page.Items))); err == nil {
 			page = page.append(more)
 		}
 	}
@@ -185,6 +185,7 @@ type changePage struct {
 	positions []changePosition
 	next      changePosition
 	heldBack  bool
+	pruned    int64 // where the retained log starts
 }
 
 const (
@@ -212,8 +213,18 @@ func (p changePage) append(next changePage) changePage {
 }
 
 // changesAfter reads the page of at most limit entities after since, in
-// one statement.
+// one statement; a since older than the retained log is 410.
 func (s *server) changesAfter(ctx context.Context, since changePosition, limit int64) (changePage, error) {
+	page, err := s.readChanges(ctx, since, limit)
+	if err == nil && since.Xid != 0 && since.Xid < page.pruned {
+		return changePage{}, errCursorGone()
+	}
+	return page, err
+}
+
+// readChanges is changesAfter without the 410, for reading on from a
+// position this request handed out itself.
+func (s *server) readChanges(ctx context.Context, since changePosition, limit int64) (changePage, error) {
 	user := since.User
 	rows, err := db.New(s.pool).ChangesPage(ctx, db.ChangesPageParams{UserID: user, AfterXid: since.Xid, AfterID: since.ID, MaxRows: int32(limit + 1)})
 	if err != nil {
@@ -225,10 +236,7 @@ func (s *server) changesAfter(ctx context.Context, since changePosition, limit i
 	if rows[0].EntityType == nil {
 		rows = rows[:0]
 	}
-	if since.Xid != 0 && since.Xid < pruned {
-		return changePage{}, errCursorGone()
-	}
-	page := changePage{ChangePage: ChangePage{Items: make([]Change, 0, min(len(rows), int(limit)))}, heldBack: heldBack}
+	page := changePage{ChangePage: ChangePage{Items: make([]Change, 0, min(len(rows), int(limit)))}, heldBack: heldBack, pruned: pruned}
 	for i, r := range rows {
 		if i == int(limit) {
 			page.HasMore = true

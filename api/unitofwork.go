@@ -27,7 +27,6 @@ import (
 // unitOfWork is the transaction of one write request.
 type unitOfWork struct {
 	q           *db.Queries
-	abortErr    error    // a serialization failure or deadlock that ended the attempt
 	afterCommit []func() // run once committed, before the response is sent
 }
 
@@ -52,14 +51,9 @@ func (s *server) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
 	if !ok {
 		return db.InTx(ctx, s.pool, fn)
 	}
-	err := fn(uow.q)
-	if db.Retryable(err) {
-		// PostgreSQL aborted the transaction to resolve a conflict with a
-		// concurrent one: whatever the handler makes of the error, this
-		// attempt is over, and transact has db.InTx run it again.
-		uow.abortErr = err
-	}
-	return err
+	// A statement PostgreSQL aborted for a conflict also ends the attempt
+	// in db.InTx, which runs the whole operation again.
+	return fn(uow.q)
 }
 
 // queries are the request's transaction's queries during a write, the
@@ -121,9 +115,6 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 			uow = &unitOfWork{q: q}
 			held = newHeldResponse(ctx, body)
 			next(huma.WithValue(held, uowKey{}, uow))
-			if db.Retryable(uow.abortErr) {
-				return uow.abortErr
-			}
 			if held.status < 200 || held.status > 299 {
 				return errRollback
 			}

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"taskd/db"
@@ -47,7 +46,10 @@ func TestTransactRetriesTheWholeOperation(t *testing.T) {
 				return err
 			}
 			if len(attempts) == 1 {
-				return &pgconn.PgError{Code: "40001", Message: "could not serialize access (provoked)"}
+				// A real statement fails with a serialization failure; the
+				// handler even swallows the error: the attempt is over all
+				// the same, because the transaction says so.
+				_, _ = q.Conn().Exec(ctx, `DO $$ BEGIN RAISE EXCEPTION 'could not serialize access (provoked)' USING ERRCODE = '40001'; END $$`)
 			}
 			return nil
 		})

@@ -65,7 +65,14 @@ func inTxOnce(ctx context.Context, pool *Pool, fn func(q *Queries) error) error 
 	// failed ROLLBACK cannot hand a broken transaction to the next request.
 	defer conn.Release()
 	tx := &lazyTx{conn: conn.Conn()}
-	if err := fn(New(tx)); err != nil {
+	err = fn(New(tx))
+	if tx.aborted != nil {
+		// PostgreSQL ended the transaction to resolve a conflict: whatever
+		// fn made of the failed statement (an error it translated, or none),
+		// the attempt is over and its error says so, for InTx to retry.
+		err = tx.aborted
+	}
+	if err != nil {
 		if tx.begun {
 			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
@@ -74,15 +81,32 @@ func inTxOnce(ctx context.Context, pool *Pool, fn func(q *Queries) error) error 
 	if !tx.begun {
 		return nil
 	}
-	_, err = conn.Exec(ctx, "COMMIT")
+	tag, err := conn.Exec(ctx, "COMMIT")
+	if err == nil && tag.String() == "ROLLBACK" {
+		// A statement failed and fn went on as if not: PostgreSQL rolled
+		// back instead of committing, and the caller must not hear success.
+		err = pgx.ErrTxCommitRollback
+	}
 	return err
 }
 
 // lazyTx is a DBTX that opens its transaction with its first statement:
-// BEGIN and that statement go out together in one batch.
+// BEGIN and that statement go out together in one batch. It remembers a
+// statement that failed for a serialization failure or deadlock, which
+// ends the attempt whatever the caller does with the error.
 type lazyTx struct {
-	conn  *pgx.Conn
-	begun bool
+	conn    *pgx.Conn
+	begun   bool
+	aborted error
+}
+
+// note records err when it is one that aborts the transaction for a
+// retry, and passes it on.
+func (t *lazyTx) note(err error) error {
+	if Retryable(err) && t.aborted == nil {
+		t.aborted = err
+	}
+	return err
 }
 
 // batch sends BEGIN with the statement the first time, the statement
@@ -100,6 +124,11 @@ func (t *lazyTx) batch(ctx context.Context, sql string, args []any) (pgx.BatchRe
 }
 
 func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	tag, err := t.exec(ctx, sql, args)
+	return tag, t.note(err)
+}
+
+func (t *lazyTx) exec(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
 	br, first := t.batch(ctx, sql, args)
 	if !first {
 		return t.conn.Exec(ctx, sql, args...)
@@ -112,6 +141,14 @@ func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 }
 
 func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	rows, err := t.query(ctx, sql, args)
+	if err != nil {
+		return nil, t.note(err)
+	}
+	return &notingRows{Rows: rows, tx: t}, nil
+}
+
+func (t *lazyTx) query(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
 	br, first := t.batch(ctx, sql, args)
 	if !first {
 		return t.conn.Query(ctx, sql, args...)
@@ -127,6 +164,15 @@ func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	}
 	return &batchRows{Rows: rows, br: br}, nil
 }
+
+// notingRows are a statement's rows whose error, when they end with one,
+// the transaction notes.
+type notingRows struct {
+	pgx.Rows
+	tx *lazyTx
+}
+
+func (r *notingRows) Err() error { return r.tx.note(r.Rows.Err()) }
 
 func (t *lazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	rows, err := t.Query(ctx, sql, args...)
