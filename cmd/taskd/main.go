@@ -25,6 +25,8 @@ Usage:
   taskd user create NAME       create a user and print its token
   taskd token create USER      issue another token for a user and print it
   taskd token revoke TOKEN_ID  revoke a token at once
+  taskd obsidian sync --vault DIR
+                               sync an Obsidian vault with the API
   taskd openapi [--3.0]        print the OpenAPI document as YAML (3.1, or 3.0)
   taskd version                print the version
 
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return userCmd(ctx, rest, stdout, stderr)
 	case "token":
 		return tokenCmd(ctx, rest, stdout, stderr)
+	case "obsidian":
+		return obsidianCmd(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "taskd", version, "(API", api.Version+")")
 		return nil
