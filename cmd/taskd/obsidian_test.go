@@ -189,3 +189,108 @@ func TestObsidianSyncCyrillicFileNames(t *testing.T) {
 	require.Regexp(t, `^- \[ \] Отчёт \^taskd-\d+\n$`, e.read(t, "Работа.md"))
 	requireNothingChanges(t, e)
 }
+
+func TestObsidianSyncDeletesAndEditWinsOverDelete(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "P.md", "# P\n- [ ] keep\n- [ ] gone in vault\n- [ ] gone in vault, edited on server\n- [ ] gone on server\n- [ ] gone on server, edited in vault\n")
+	e.mustSync(t)
+	text := e.read(t, "P.md")
+	ids := map[string]string{}
+	for _, title := range []string{"gone in vault", "gone in vault, edited on server", "gone on server", "gone on server, edited in vault"} {
+		ids[title] = idOf(t, text, title+" ^")
+	}
+	var kept []string
+	for _, line := range strings.SplitAfter(text, "\n") {
+		switch {
+		case strings.Contains(line, "gone in vault"):
+		case strings.Contains(line, "gone on server, edited in vault"):
+			kept = append(kept, strings.Replace(line, "edited in vault", "edited in vault 🔺", 1))
+		default:
+			kept = append(kept, line)
+		}
+	}
+	e.write(t, "P.md", strings.Join(kept, ""))
+	code, _ := e.p.call(t, "PATCH", "/v1/tasks/"+ids["gone in vault, edited on server"], e.token, `{"priority": "low"}`)
+	require.Equal(t, http.StatusOK, code)
+	for _, title := range []string{"gone on server", "gone on server, edited in vault"} {
+		code, _ = e.p.call(t, "DELETE", "/v1/tasks/"+ids[title], e.token, "")
+		require.Equal(t, http.StatusNoContent, code)
+	}
+
+	out := e.mustSync(t)
+	tasks := e.tasks(t)
+	require.NotContains(t, tasks, "gone in vault", out)
+	require.Contains(t, tasks, "gone in vault, edited on server", "an edit on the server wins over a delete in the vault")
+	require.NotContains(t, tasks, "gone on server")
+	require.Contains(t, tasks, "gone on server, edited in vault", "an edit in the vault wins over a delete on the server")
+	require.Equal(t, "critical", tasks["gone on server, edited in vault"]["priority"])
+	text = e.read(t, "P.md")
+	require.NotContains(t, text, "gone on server ^")
+	require.NotContains(t, text, "- [ ] gone in vault ^")
+	require.Contains(t, text, "- [ ] gone in vault, edited on server 🔽 ^taskd-"+ids["gone in vault, edited on server"], "the line comes back")
+	newID := fmt.Sprint(tasks["gone on server, edited in vault"]["id"])
+	require.NotEqual(t, ids["gone on server, edited in vault"], newID)
+	require.Contains(t, text, "- [ ] gone on server, edited in vault 🔺 ^taskd-"+newID+"\n")
+	require.True(t, strings.HasPrefix(text, "# P\n- [ ] keep ^taskd-"), text)
+	requireNothingChanges(t, e)
+}
+
+func TestObsidianSyncConflictSettledByPrefer(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "C.md", "- [ ] one 📅 2026-01-01\n- [ ] two 📅 2026-01-01\n")
+	e.mustSync(t)
+	text := e.read(t, "C.md")
+	one, two := idOf(t, text, "one"), idOf(t, text, "two")
+	e.write(t, "C.md", strings.ReplaceAll(text, "2026-01-01", "2026-02-02"))
+	for _, id := range []string{one, two} {
+		code, _ := e.p.call(t, "PATCH", "/v1/tasks/"+id, e.token, `{"due_date": "2026-03-03", "title": "`+map[string]string{one: "one", two: "two"}[id]+` renamed"}`)
+		require.Equal(t, http.StatusOK, code)
+	}
+	// Default: the server wins the due date; the title changed on one side only.
+	e.write(t, "C.md", strings.Replace(strings.ReplaceAll(text, "2026-01-01", "2026-02-02"), "two", "two", 1))
+	out := e.mustSync(t)
+	require.Contains(t, out, "conflict: C.md:1 task "+one+" due: vault \"2026-02-02\", server \"2026-03-03\"; kept the server's")
+	require.Contains(t, out, "2 conflicts")
+	text = e.read(t, "C.md")
+	require.Contains(t, text, "- [ ] one renamed 📅 2026-03-03 ^taskd-"+one+"\n")
+	requireNothingChanges(t, e)
+
+	// --prefer vault.
+	e.write(t, "C.md", strings.ReplaceAll(e.read(t, "C.md"), "2026-03-03", "2026-04-04"))
+	code, _ := e.p.call(t, "PATCH", "/v1/tasks/"+one, e.token, `{"due_date": "2026-05-05"}`)
+	require.Equal(t, http.StatusOK, code)
+	out = e.mustSync(t, "--prefer", "vault")
+	require.Contains(t, out, "conflict: C.md:1 task "+one+" due: vault \"2026-04-04\", server \"2026-05-05\"; kept the vault's")
+	require.Equal(t, "2026-04-04", e.tasks(t)["one renamed"]["due_date"])
+	require.Equal(t, "2026-04-04", e.tasks(t)["two renamed"]["due_date"], "changed on one side only")
+	requireNothingChanges(t, e)
+}
+
+func TestObsidianSyncDryRunChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "A.md", "- [ ] a\n- [ ] b\n")
+	e.mustSync(t)
+	text := e.read(t, "A.md")
+	e.write(t, "A.md", strings.Replace(text, "- [ ] a", "- [x] a", 1)+"- [ ] c\n")
+	e.write(t, "B.md", "- [ ] new file\n")
+	code, _ := e.p.call(t, "PATCH", "/v1/tasks/"+idOf(t, text, "b"), e.token, `{"title": "b2"}`)
+	require.Equal(t, http.StatusOK, code)
+	state, err := os.ReadFile(filepath.Join(e.vault, ".taskd/state.json"))
+	require.NoError(t, err)
+	before, tasks := e.snapshot(t), e.tasks(t)
+	out := e.mustSync(t, "--dry-run")
+	require.Contains(t, out, "(dry run) server: created task")
+	require.Contains(t, out, "(dry run) server: updated task")
+	require.Contains(t, out, "(dry run) server: created project \"B\"")
+	require.Equal(t, before, e.snapshot(t))
+	require.Equal(t, tasks, e.tasks(t))
+	after, err := os.ReadFile(filepath.Join(e.vault, ".taskd/state.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(state), string(after))
+	code, body := e.p.call(t, "GET", "/v1/projects", e.token, "")
+	require.Equal(t, http.StatusOK, code)
+	require.Len(t, body["items"], 1)
+}
