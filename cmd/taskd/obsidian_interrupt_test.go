@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// obsidianRounds is how many interrupted syncs the interruption test runs
+// (OBSIDIAN_ROUNDS overrides it).
+func obsidianRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("OBSIDIAN_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 25
+}
+
+// Each round changes both sides, runs a sync that dies after a random
+// number of writes (TASKD_SYNC_FAIL_AFTER), then a full sync: the sides
+// must then agree, with no duplicate task, no lost line, no lost edit,
+// and a further sync must change nothing.
+func TestObsidianSyncSurvivesInterruption(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	rng := rand.New(rand.NewPCG(13, uint64(os.Getpid())))
+	files := []string{"A.md", "Б/В.md", "C.md"}
+	for _, f := range files {
+		e.write(t, f, "# "+f+"\n")
+	}
+	e.mustSync(t)
+	code, body := e.p.call(t, "GET", "/v1/projects", e.token, "")
+	require.Equal(t, http.StatusOK, code)
+	projects := body["items"].([]any)
+
+	interrupted := 0
+	for round := range obsidianRounds() {
+		// Vault: two new lines (one a subtask), a ticked box.
+		f := files[rng.IntN(len(files))]
+		text := e.read(t, f)
+		if !strings.HasSuffix(text, "\n") {
+			text += "\n"
+		}
+		text += fmt.Sprintf("- [ ] v%d top #r%d\n\t- [ ] v%d sub\n", round, round, round)
+		started := ""
+		if i := strings.Index(text, "- [ ] v"); i >= 0 && rng.IntN(2) == 0 {
+			text = text[:i] + "- [/] v" + text[i+len("- [ ] v"):]
+			started = "v" + strings.Fields(text[i+len("- [/] v"):])[0] + " " + strings.Fields(text[i+len("- [/] v"):])[1]
+		}
+		e.write(t, f, text)
+		// Server: a new task, an edit.
+		p := projects[rng.IntN(len(projects))].(map[string]any)
+		code, _ := e.p.call(t, "POST", "/v1/tasks", e.token, fmt.Sprintf(`{"project_id": %v, "title": "s%d"}`, p["id"], round))
+		require.Equal(t, http.StatusCreated, code)
+		var edited string
+		for title, task := range e.tasks(t) {
+			if task["parent_task_id"] == nil && !strings.HasPrefix(title, fmt.Sprintf("s%d", round)) {
+				code, _ = e.p.call(t, "PATCH", fmt.Sprintf("/v1/tasks/%v", task["id"]), e.token, `{"priority": "critical"}`)
+				require.Equal(t, http.StatusOK, code)
+				edited = title
+				break
+			}
+		}
+
+		out, code2 := e.sync(t, []string{"TASKD_SYNC_FAIL_AFTER=" + strconv.Itoa(1+rng.IntN(8))})
+		if code2 == 3 {
+			interrupted++
+		} else {
+			require.Equal(t, 0, code2, out)
+		}
+		e.mustSync(t)
+
+		// The sides agree, line for task.
+		tasks := e.tasks(t) // fails on a duplicate title
+		lines := 0
+		for _, f := range files {
+			for _, line := range strings.Split(e.read(t, f), "\n") {
+				if !strings.Contains(line, "- [") {
+					continue
+				}
+				lines++
+				m := blockID.FindStringSubmatch(line)
+				require.NotNil(t, m, "round %d: a line without its task: %q", round, line)
+			}
+		}
+		require.Equal(t, len(tasks), lines, "round %d: one line per task", round)
+		for r := 0; r <= round; r++ {
+			for _, title := range []string{fmt.Sprintf("v%d top", r), fmt.Sprintf("v%d sub", r), fmt.Sprintf("s%d", r)} {
+				require.Contains(t, tasks, title, "round %d", round)
+			}
+		}
+		if started != "" && started != edited {
+			require.Equal(t, "in_progress", tasks[started]["status"], "round %d: the vault's edit is kept", round)
+		}
+		if edited != "" {
+			require.Equal(t, "critical", tasks[edited]["priority"], "round %d: the server's edit is kept", round)
+		}
+		requireNothingChanges(t, e)
+	}
+	t.Logf("%d rounds, %d of them interrupted", obsidianRounds(), interrupted)
+	require.Positive(t, interrupted)
+}
