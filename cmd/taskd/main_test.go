@@ -381,6 +381,7 @@ func TestServeReportsPortInUse(t *testing.T) {
 	require.NoError(t, err)
 	defer l.Close()
 	cmd := exec.Command(binary(t), "serve", "--addr", l.Addr().String())
+	cmd.Dir = t.TempDir() // where it may write ./.data (the webhook key)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+testdb.URL(t))
 	out, _ := cmd.CombinedOutput()
 	require.Equal(t, 1, cmd.ProcessState.ExitCode())
