@@ -86,7 +86,7 @@ func registerComments(api huma.API, s *server) {
 	create := operation("create-comment", http.MethodPost, "/v1/tasks/{id}/comments", tag, "Comment on a task",
 		"409 when the task's project is archived.", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusNotFound, http.StatusConflict)
-	register(api, s, create, s.createComment)
+	registerWrite(api, s, create, s.createComment)
 
 	list := operation("list-comments", http.MethodGet, "/v1/tasks/{id}/comments", tag, "List a task's comments", "Ordered by id.", http.StatusOK)
 	list.Errors = append(list.Errors, http.StatusNotFound)
@@ -100,17 +100,17 @@ func registerComments(api huma.API, s *server) {
 	patch := operation("update-comment", http.MethodPatch, "/v1/tasks/{id}/comments/{comment_id}", tag, "Edit a comment",
 		"409 when the task's project is archived.", http.StatusOK)
 	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	register(api, s, patch, s.patchComment)
+	registerWrite(api, s, patch, s.patchComment)
 
 	del := operation("delete-comment", http.MethodDelete, "/v1/tasks/{id}/comments/{comment_id}", tag, "Delete a comment",
 		"409 when the task's project is archived.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	register(api, s, del, s.deleteComment)
+	registerWrite(api, s, del, s.deleteComment)
 }
 
-func (s *server) createComment(ctx context.Context, in *CommentCreateInput) (*CommentCreatedOutput, error) {
+func (s *server) createComment(ctx context.Context, q *db.Queries, in *CommentCreateInput) (*CommentCreatedOutput, error) {
 	var c db.Comment
-	err := s.withLockedTask(ctx, in.ID, func(q *db.Queries, task db.TaskLockRow) (err error) {
+	err := s.withLockedTask(ctx, q, in.ID, func(task db.TaskLockRow) (err error) {
 		if task.ProjectArchived {
 			return errArchived(task.ProjectID)
 		}
@@ -165,10 +165,10 @@ func lockComment(ctx context.Context, q *db.Queries, userID int64, in CommentPat
 	return checkIfMatch(ifMatch, cur.Version)
 }
 
-func (s *server) patchComment(ctx context.Context, in *CommentPatchInput) (*CommentOutput, error) {
+func (s *server) patchComment(ctx context.Context, q *db.Queries, in *CommentPatchInput) (*CommentOutput, error) {
 	userID := caller(ctx).ID
 	var c db.Comment
-	err := s.inTx(ctx, func(q *db.Queries) (err error) {
+	err := func() (err error) {
 		if err = lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
 			return err
 		}
@@ -179,20 +179,20 @@ func (s *server) patchComment(ctx context.Context, in *CommentPatchInput) (*Comm
 		}
 		c, err = q.CommentUpdate(ctx, db.CommentUpdateParams{UserID: userID, TaskID: in.ID, ID: in.CommentID, Content: in.Body.Content.Value})
 		return err
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
 	return commentOutput(c), nil
 }
 
-func (s *server) deleteComment(ctx context.Context, in *CommentDeleteInput) (*struct{}, error) {
+func (s *server) deleteComment(ctx context.Context, q *db.Queries, in *CommentDeleteInput) (*struct{}, error) {
 	userID := caller(ctx).ID
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := func() error {
 		if err := lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
 			return err
 		}
 		return q.CommentDelete(ctx, db.CommentDeleteParams{UserID: userID, TaskID: in.ID, ID: in.CommentID})
-	})
+	}()
 	return nil, err
 }

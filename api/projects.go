@@ -114,7 +114,7 @@ func registerProjects(api huma.API, s *server) {
 	create := operation("create-project", http.MethodPost, "/v1/projects", tag, "Create a project",
 		"Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
-	register(api, s, create, s.createProject)
+	registerWrite(api, s, create, s.createProject)
 
 	list := operation("list-projects", http.MethodGet, "/v1/projects", tag, "List projects",
 		"The caller's projects ordered by id; archived ones only with include_archived=true.", http.StatusOK)
@@ -128,27 +128,27 @@ func registerProjects(api huma.API, s *server) {
 	patch := operation("update-project", http.MethodPatch, "/v1/projects/{id}", tag, "Update a project",
 		"JSON merge patch: absent fields stay, null clears a nullable field. An archived project refuses changes (409) until unarchived.", http.StatusOK)
 	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	register(api, s, patch, s.patchProject)
+	registerWrite(api, s, patch, s.patchProject)
 
 	del := operation("delete-project", http.MethodDelete, "/v1/projects/{id}", tag, "Delete a project",
 		"Refuses (409) while the project has tasks, unless force=true, which deletes them (with their subtasks, comments and tag links) too.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	register(api, s, del, s.deleteProject)
+	registerWrite(api, s, del, s.deleteProject)
 
 	archive := operation("archive-project", http.MethodPost, "/v1/projects/{id}/archive", tag, "Archive a project",
 		"Makes the project read-only. Idempotent: archiving an archived project changes nothing.", http.StatusOK)
 	archive.Errors = append(archive.Errors, http.StatusNotFound)
-	register(api, s, archive, s.archiveProject(true))
+	registerWrite(api, s, archive, s.archiveProject(true))
 
 	unarchive := operation("unarchive-project", http.MethodPost, "/v1/projects/{id}/unarchive", tag, "Unarchive a project",
 		"Makes the project writable again. Idempotent.", http.StatusOK)
 	unarchive.Errors = append(unarchive.Errors, http.StatusNotFound)
-	register(api, s, unarchive, s.archiveProject(false))
+	registerWrite(api, s, unarchive, s.archiveProject(false))
 }
 
-func (s *server) createProject(ctx context.Context, in *ProjectCreateInput) (*ProjectCreatedOutput, error) {
+func (s *server) createProject(ctx context.Context, q *db.Queries, in *ProjectCreateInput) (*ProjectCreatedOutput, error) {
 	var p db.Project
-	err := s.inTx(ctx, func(q *db.Queries) (err error) {
+	err := func() (err error) {
 		if err := s.withinQuota(ctx, q, quotaProjects, 1, nil); err != nil {
 			return err
 		}
@@ -159,7 +159,7 @@ func (s *server) createProject(ctx context.Context, in *ProjectCreateInput) (*Pr
 			Color:       lowerPtr(in.Body.Color),
 		})
 		return err
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
@@ -194,10 +194,10 @@ func errArchived(id int64) error {
 	return huma.Error409Conflict("project " + strconv.FormatInt(id, 10) + " is archived and read-only; unarchive it first")
 }
 
-func (s *server) patchProject(ctx context.Context, in *ProjectPatchInput) (*ProjectOutput, error) {
+func (s *server) patchProject(ctx context.Context, q *db.Queries, in *ProjectPatchInput) (*ProjectOutput, error) {
 	b := in.Body
 	var p db.Project
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := func() error {
 		locked, err := q.ProjectLock(ctx, db.ProjectLockParams{UserID: caller(ctx).ID, ID: in.ID})
 		if err != nil {
 			return orNotFound(err, "project", in.ID)
@@ -229,16 +229,16 @@ func (s *server) patchProject(ctx context.Context, in *ProjectPatchInput) (*Proj
 			return err
 		}
 		return checkIfMatch(in.IfMatch, locked.Version)
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
 	return projectOutput(p), nil
 }
 
-func (s *server) deleteProject(ctx context.Context, in *ProjectDeleteInput) (*struct{}, error) {
+func (s *server) deleteProject(ctx context.Context, q *db.Queries, in *ProjectDeleteInput) (*struct{}, error) {
 	key := db.ProjectLockParams{UserID: caller(ctx).ID, ID: in.ID}
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := func() error {
 		locked, err := q.ProjectLock(ctx, key)
 		if err != nil {
 			return orNotFound(err, "project", in.ID)
@@ -251,17 +251,17 @@ func (s *server) deleteProject(ctx context.Context, in *ProjectDeleteInput) (*st
 		}
 		_, err = q.ProjectDelete(ctx, db.ProjectDeleteParams(key))
 		return err
-	})
+	}()
 	return nil, err
 }
 
-func (s *server) archiveProject(archived bool) func(context.Context, *ProjectPath) (*ProjectOutput, error) {
-	return func(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {
+func (s *server) archiveProject(archived bool) func(context.Context, *db.Queries, *ProjectPath) (*ProjectOutput, error) {
+	return func(ctx context.Context, q *db.Queries, in *ProjectPath) (*ProjectOutput, error) {
 		var p db.Project
-		err := s.inTx(ctx, func(q *db.Queries) (err error) {
+		err := func() (err error) {
 			p, err = q.ProjectSetArchived(ctx, db.ProjectSetArchivedParams{UserID: caller(ctx).ID, ID: in.ID, Archived: archived})
 			return orNotFound(err, "project", in.ID)
-		})
+		}()
 		if err != nil {
 			return nil, err
 		}

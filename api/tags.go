@@ -164,26 +164,26 @@ func registerTags(api huma.API, s *server) {
 	create := operation("create-tag", http.MethodPost, "/v1/tags", tag, "Create a tag",
 		"201 with the new tag, or 200 with the existing one when the normalized name exists. 409 when a new tag would exceed the caller's tag quota.", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
-	register(api, s, create, s.createTag)
+	registerWrite(api, s, create, s.createTag)
 	declareExistingTagResponse(api.OpenAPI().Paths["/v1/tags"].Post)
 
 	patch := operation("rename-tag", http.MethodPatch, "/v1/tags/{id}", tag, "Rename a tag",
 		"Renames the tag on every task, archived projects included. 409 when another tag has the name.", http.StatusOK)
 	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	register(api, s, patch, s.renameTag)
+	registerWrite(api, s, patch, s.renameTag)
 
 	del := operation("delete-tag", http.MethodDelete, "/v1/tags/{id}", tag, "Delete a tag", "Removes the tag from every task.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusPreconditionFailed)
-	register(api, s, del, s.deleteTag)
+	registerWrite(api, s, del, s.deleteTag)
 
 	merge := operation("merge-tag", http.MethodPost, "/v1/tags/{id}/merge", tag, "Merge a tag into another",
 		"Every task of this tag gets the tag `into` instead, and this tag is deleted. Answers the target.", http.StatusOK)
 	merge.Errors = append(merge.Errors, http.StatusNotFound)
-	register(api, s, merge, s.mergeTag)
+	registerWrite(api, s, merge, s.mergeTag)
 
 	cleanup := operation("cleanup-tags", http.MethodPost, "/v1/tags/cleanup", tag, "Delete unused tags",
 		"Deletes every tag that no task carries and says how many went.", http.StatusOK)
-	register(api, s, cleanup, s.cleanupTags)
+	registerWrite(api, s, cleanup, s.cleanupTags)
 }
 
 // declareExistingTagResponse documents create-tag's 200: the same body
@@ -247,7 +247,7 @@ func (s *server) listTags(ctx context.Context, in *TagListInput) (*TagListOutput
 	return &TagListOutput{Body: page}, nil
 }
 
-func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagCreatedOutput, error) {
+func (s *server) createTag(ctx context.Context, q *db.Queries, in *TagCreateInput) (*TagCreatedOutput, error) {
 	name, err := tagname.Normalize(in.Body.Name)
 	if err != nil {
 		return nil, fieldError("body.name", "%v", err)
@@ -255,7 +255,7 @@ func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagCreated
 	userID := caller(ctx).ID
 	var out *TagOutput
 	var created bool
-	err = s.inTx(ctx, func(q *db.Queries) error {
+	err = func() error {
 		if err := s.withinTagQuota(ctx, q, []string{name}); err != nil {
 			return err
 		}
@@ -266,7 +266,7 @@ func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagCreated
 		created = row.Created
 		out, err = tagOutput(ctx, q, userID, row.ID)
 		return err
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
@@ -277,10 +277,10 @@ func (s *server) createTag(ctx context.Context, in *TagCreateInput) (*TagCreated
 	return &TagCreatedOutput{Status: status, ETag: out.ETag, Location: "/v1/tags/" + strconv.FormatInt(out.Body.ID, 10), Body: out.Body}, nil
 }
 
-func (s *server) renameTag(ctx context.Context, in *TagPatchInput) (*TagOutput, error) {
+func (s *server) renameTag(ctx context.Context, q *db.Queries, in *TagPatchInput) (*TagOutput, error) {
 	userID := caller(ctx).ID
 	var out *TagOutput
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := func() error {
 		cur, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID})
 		if err != nil {
 			return orNotFound(err, "tag", in.ID)
@@ -305,16 +305,16 @@ func (s *server) renameTag(ctx context.Context, in *TagPatchInput) (*TagOutput, 
 		}
 		out = &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}
 		return checkIfMatch(in.IfMatch, cur.Version)
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (s *server) deleteTag(ctx context.Context, in *TagDeleteInput) (*struct{}, error) {
+func (s *server) deleteTag(ctx context.Context, q *db.Queries, in *TagDeleteInput) (*struct{}, error) {
 	userID := caller(ctx).ID
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := func() error {
 		cur, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID})
 		if err != nil {
 			return orNotFound(err, "tag", in.ID)
@@ -323,14 +323,14 @@ func (s *server) deleteTag(ctx context.Context, in *TagDeleteInput) (*struct{}, 
 			return err
 		}
 		return q.TagDelete(ctx, db.TagDeleteParams{UserID: userID, ID: in.ID})
-	})
+	}()
 	return nil, err
 }
 
-func (s *server) mergeTag(ctx context.Context, in *TagMergeInput) (*TagOutput, error) {
+func (s *server) mergeTag(ctx context.Context, q *db.Queries, in *TagMergeInput) (*TagOutput, error) {
 	userID := caller(ctx).ID
 	var out *TagOutput
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := func() error {
 		found, err := q.TagLockPair(ctx, db.TagLockPairParams{UserID: userID, TagID: in.ID, IntoID: in.Body.Into})
 		if err != nil {
 			return err
@@ -349,19 +349,19 @@ func (s *server) mergeTag(ctx context.Context, in *TagMergeInput) (*TagOutput, e
 		}
 		out = &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}
 		return nil
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (s *server) cleanupTags(ctx context.Context, _ *struct{}) (*TagCleanupOutput, error) {
+func (s *server) cleanupTags(ctx context.Context, q *db.Queries, _ *struct{}) (*TagCleanupOutput, error) {
 	var out TagCleanupOutput
-	err := s.inTx(ctx, func(q *db.Queries) (err error) {
+	err := func() (err error) {
 		out.Body.Deleted, err = q.TagCleanup(ctx, caller(ctx).ID)
 		return err
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}

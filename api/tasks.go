@@ -116,7 +116,7 @@ func registerTasks(api huma.API, s *server) {
 		"Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. "+
 			"409 when the project is archived or when an open subtask would go under a done parent.", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
-	register(api, s, create, s.createTask)
+	registerWrite(api, s, create, s.createTask)
 
 	list := operation("list-tasks", http.MethodGet, "/v1/tasks", tag, "List tasks",
 		"The caller's tasks ordered by id. Filters combine with AND; repeated status and priority mean any of, repeated tag means all of.", http.StatusOK)
@@ -130,17 +130,17 @@ func registerTasks(api huma.API, s *server) {
 	patch := operation("update-task", http.MethodPatch, "/v1/tasks/{id}", tag, "Update a task",
 		"JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.", http.StatusOK)
 	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	register(api, s, patch, s.patchTask)
+	registerWrite(api, s, patch, s.patchTask)
 
 	del := operation("delete-task", http.MethodDelete, "/v1/tasks/{id}", tag, "Delete a task",
 		"Deletes the task with its subtasks and comments.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
-	register(api, s, del, s.deleteTask)
+	registerWrite(api, s, del, s.deleteTask)
 
 	complete := operation("complete-task", http.MethodPost, "/v1/tasks/{id}/complete", tag, "Complete a task",
 		"Sets status done. Idempotent. 409 while a subtask is neither done nor cancelled, or when the project is archived.", http.StatusOK)
 	complete.Errors = append(complete.Errors, http.StatusNotFound, http.StatusConflict)
-	register(api, s, complete, s.completeTask)
+	registerWrite(api, s, complete, s.completeTask)
 }
 
 // taskOutput reads the task as the API shows it, inside the write's
@@ -153,16 +153,15 @@ func taskOutput(ctx context.Context, q *db.Queries, userID, id int64) (*TaskOutp
 	return &TaskOutput{ETag: etag(row.Version), Body: taskFromRow(row)}, nil
 }
 
-// withLockedTask is the unit of work of a write to one task: the task is
-// locked (or the answer is 404) before write checks and changes it.
-func (s *server) withLockedTask(ctx context.Context, id int64, write func(q *db.Queries, cur db.TaskLockRow) error) error {
-	return s.inTx(ctx, func(q *db.Queries) error {
-		cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: caller(ctx).ID, ID: id})
-		if err != nil {
-			return orNotFound(err, "task", id)
-		}
-		return write(q, cur)
-	})
+// withLockedTask is how a write to one task starts: the task is locked
+// in the write's transaction q (or the answer is 404) before write checks
+// and changes it.
+func (s *server) withLockedTask(ctx context.Context, q *db.Queries, id int64, write func(cur db.TaskLockRow) error) error {
+	cur, err := q.TaskLock(ctx, db.TaskLockParams{UserID: caller(ctx).ID, ID: id})
+	if err != nil {
+		return orNotFound(err, "task", id)
+	}
+	return write(cur)
 }
 
 func (s *server) getTask(ctx context.Context, in *TaskPath) (*TaskOutput, error) {
@@ -197,7 +196,7 @@ func checkHours(location string, h *float64) error {
 	return nil
 }
 
-func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskCreatedOutput, error) {
+func (s *server) createTask(ctx context.Context, q *db.Queries, in *TaskCreateInput) (*TaskCreatedOutput, error) {
 	b := in.Body
 	due, err := parseDate("body.due_date", b.DueDate)
 	if err != nil {
@@ -212,7 +211,7 @@ func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskCrea
 	}
 	status := db.TaskStatus(b.Status)
 	var row db.TaskCreateRow
-	err = s.inTx(ctx, func(q *db.Queries) (err error) {
+	err = func() (err error) {
 		if err := s.withinQuota(ctx, q, quotaTasks, 1, nil); err != nil {
 			return err
 		}
@@ -243,7 +242,7 @@ func (s *server) createTask(ctx context.Context, in *TaskCreateInput) (*TaskCrea
 			parentIsSubtask: row.ParentIsSubtask,
 			parentDone:      row.ParentDone,
 		}, b.ProjectID, b.ParentTaskID != nil, isOpen(status))
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
@@ -323,11 +322,11 @@ func checkTaskPatch(id int64, in *TaskPatchInput) (p taskPatch, err error) {
 	return p, err
 }
 
-func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput, error) {
+func (s *server) patchTask(ctx context.Context, q *db.Queries, in *TaskPatchInput) (*TaskOutput, error) {
 	b := in.Body
 	userID := caller(ctx).ID
 	var out *TaskOutput
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := func() error {
 		lock := db.TaskLockForPatchParams{UserID: userID, ID: in.ID, ParentSet: b.ParentTaskID.Set, TargetParentID: b.ParentTaskID.Ptr()}
 		if b.ProjectID.Set {
 			lock.TargetProjectID = &b.ProjectID.Value
@@ -433,7 +432,7 @@ func (s *server) patchTask(ctx context.Context, in *TaskPatchInput) (*TaskOutput
 		// trigger gives them new ETags.
 		out = &TaskOutput{ETag: etag(updated.Version), Body: taskFromRow(db.TaskRow(updated))}
 		return nil
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
@@ -448,8 +447,8 @@ func errOpenSubtasks(id int64) error {
 	return huma.Error409Conflict("task " + strconv.FormatInt(id, 10) + " has subtasks that are neither done nor cancelled")
 }
 
-func (s *server) deleteTask(ctx context.Context, in *TaskDeleteInput) (*struct{}, error) {
-	return nil, s.withLockedTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
+func (s *server) deleteTask(ctx context.Context, q *db.Queries, in *TaskDeleteInput) (*struct{}, error) {
+	return nil, s.withLockedTask(ctx, q, in.ID, func(cur db.TaskLockRow) error {
 		if cur.ProjectArchived {
 			return errArchived(cur.ProjectID)
 		}
@@ -460,9 +459,9 @@ func (s *server) deleteTask(ctx context.Context, in *TaskDeleteInput) (*struct{}
 	})
 }
 
-func (s *server) completeTask(ctx context.Context, in *TaskPath) (*TaskOutput, error) {
+func (s *server) completeTask(ctx context.Context, q *db.Queries, in *TaskPath) (*TaskOutput, error) {
 	var out *TaskOutput
-	err := s.withLockedTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) (err error) {
+	err := s.withLockedTask(ctx, q, in.ID, func(cur db.TaskLockRow) (err error) {
 		switch {
 		case cur.ProjectArchived:
 			return errArchived(cur.ProjectID)

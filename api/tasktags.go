@@ -27,17 +27,17 @@ func registerTaskTags(api huma.API, s *server) {
 	add := operation("add-task-tags", http.MethodPost, "/v1/tasks/{id}/tags", tag, "Add tags to a task",
 		"Adds tags, keeping the ones the task has. Idempotent.", http.StatusOK)
 	add.Errors = append(add.Errors, http.StatusNotFound, http.StatusConflict)
-	register(api, s, add, s.addTaskTags)
+	registerWrite(api, s, add, s.addTaskTags)
 
 	remove := operation("remove-task-tag", http.MethodDelete, "/v1/tasks/{id}/tags/{name}", tag, "Remove a tag from a task",
 		"Removes one tag; removing a tag the task lacks is still 204. Takes no If-Match.", http.StatusNoContent)
 	remove.Errors = append(remove.Errors, http.StatusNotFound, http.StatusConflict)
-	register(api, s, remove, s.removeTaskTag)
+	registerWrite(api, s, remove, s.removeTaskTag)
 }
 
-func (s *server) addTaskTags(ctx context.Context, in *TaskTagsAddInput) (*TaskOutput, error) {
+func (s *server) addTaskTags(ctx context.Context, q *db.Queries, in *TaskTagsAddInput) (*TaskOutput, error) {
 	var out *TaskOutput
-	err := s.withLockedTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
+	err := s.withLockedTask(ctx, q, in.ID, func(cur db.TaskLockRow) error {
 		names, err := normalizeTags("body.tags", in.Body.Tags)
 		if err != nil {
 			return err
@@ -70,9 +70,9 @@ func (s *server) addTaskTags(ctx context.Context, in *TaskTagsAddInput) (*TaskOu
 	return out, nil
 }
 
-func (s *server) removeTaskTag(ctx context.Context, in *TaskTagRemoveInput) (*struct{}, error) {
+func (s *server) removeTaskTag(ctx context.Context, q *db.Queries, in *TaskTagRemoveInput) (*struct{}, error) {
 	userID := caller(ctx).ID
-	return nil, s.withLockedTask(ctx, in.ID, func(q *db.Queries, cur db.TaskLockRow) error {
+	return nil, s.withLockedTask(ctx, q, in.ID, func(cur db.TaskLockRow) error {
 		name, err := tagname.Normalize(in.Name)
 		if err != nil {
 			return fieldError("path.name", "%v", err)

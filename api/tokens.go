@@ -68,7 +68,7 @@ func registerTokens(api huma.API, s *server) {
 	create := operation("create-token", http.MethodPost, "/v1/tokens", "Tokens", "Create a token",
 		"Creates another bearer token for the caller. The secret is in this response only. 409 when the caller holds as many tokens as the quota allows.", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
-	register(api, s, create, s.createToken)
+	registerWrite(api, s, create, s.createToken)
 
 	list := operation("list-tokens", http.MethodGet, "/v1/tokens", "Tokens", "List tokens",
 		"Lists the caller's tokens, the sign-up one included, ordered by id, without secrets.", http.StatusOK)
@@ -81,19 +81,19 @@ func registerTokens(api huma.API, s *server) {
 	del := operation("delete-token", http.MethodDelete, "/v1/tokens/{id}", "Tokens", "Revoke a token",
 		"Revokes a token at once, even the one making this request: the next request with it gets 401.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusPreconditionFailed)
-	register(api, s, del, s.deleteToken)
+	registerWrite(api, s, del, s.deleteToken)
 }
 
-func (s *server) createToken(ctx context.Context, in *TokenCreateInput) (*TokenCreateOutput, error) {
+func (s *server) createToken(ctx context.Context, q *db.Queries, in *TokenCreateInput) (*TokenCreateOutput, error) {
 	secret, hash := NewToken()
 	var row db.TokenCreateRow
-	err := s.inTx(ctx, func(q *db.Queries) (err error) {
+	err := func() (err error) {
 		if err := s.withinQuota(ctx, q, quotaTokens, 1, nil); err != nil {
 			return err
 		}
 		row, err = q.TokenCreate(ctx, db.TokenCreateParams{UserID: caller(ctx).ID, Name: in.Body.Name, SecretHash: hash})
 		return err
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
@@ -129,9 +129,9 @@ type TokenDeleteInput struct {
 	Conditional
 }
 
-func (s *server) deleteToken(ctx context.Context, in *TokenDeleteInput) (*struct{}, error) {
+func (s *server) deleteToken(ctx context.Context, q *db.Queries, in *TokenDeleteInput) (*struct{}, error) {
 	key := db.TokenGetParams{UserID: caller(ctx).ID, ID: in.ID}
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := func() error {
 		if _, err := q.TokenGet(ctx, key); err != nil {
 			return orNotFound(err, "token", in.ID)
 		}
@@ -150,6 +150,6 @@ func (s *server) deleteToken(ctx context.Context, in *TokenDeleteInput) (*struct
 			}
 		})
 		return nil
-	})
+	}()
 	return nil, err
 }

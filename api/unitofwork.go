@@ -23,6 +23,9 @@ import (
 //   - an Idempotency-Key's record is claimed first and the response stored
 //     last in the transaction of the effect itself, so a retry can never
 //     create a second resource, whatever crashes in between.
+//
+// Write operations register with registerWrite, whose handlers receive
+// the transaction's queries as an argument.
 
 // unitOfWork is the transaction of one write request.
 type unitOfWork struct {
@@ -42,19 +45,6 @@ func (s *server) onCommit(ctx context.Context, fn func()) {
 }
 
 type uowKey struct{}
-
-// inTx runs fn in the request's transaction: the handlers of writes call
-// it for their unit of work. Called outside a write request (a handler
-// run directly) it opens a transaction of its own.
-func (s *server) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
-	uow, ok := ctx.Value(uowKey{}).(*unitOfWork)
-	if !ok {
-		return db.InTx(ctx, s.pool, fn)
-	}
-	// A statement PostgreSQL aborted for a conflict also ends the attempt
-	// in db.InTx, which runs the whole operation again.
-	return fn(uow.q)
-}
 
 // queries are the request's transaction's queries during a write, the
 // pool's otherwise.

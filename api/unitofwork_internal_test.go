@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/danielgtaylor/huma/v2"
 	"github.com/stretchr/testify/require"
 
 	"taskd/db"
@@ -36,25 +35,19 @@ func TestTransactRetriesTheWholeOperation(t *testing.T) {
 		}
 	}
 	op := public(operation("probe", http.MethodPost, "/v1/probe", "Probe", "probe", "probe", http.StatusCreated))
-	huma.Register(humaAPI, op, func(ctx context.Context, in *probeInput) (*probeOutput, error) {
+	registerWrite(humaAPI, s, op, func(ctx context.Context, q *db.Queries, in *probeInput) (*probeOutput, error) {
 		attempts = append(attempts, in.Body.Name)
-		err := s.inTx(ctx, func(q *db.Queries) error {
-			if _, err := q.Conn().Exec(ctx, `CREATE TABLE IF NOT EXISTS probe (name text)`); err != nil {
-				return err
-			}
-			if _, err := q.Conn().Exec(ctx, `INSERT INTO probe VALUES ($1)`, in.Body.Name); err != nil {
-				return err
-			}
-			if len(attempts) == 1 {
-				// A real statement fails with a serialization failure; the
-				// handler even swallows the error: the attempt is over all
-				// the same, because the transaction says so.
-				_, _ = q.Conn().Exec(ctx, `DO $$ BEGIN RAISE EXCEPTION 'could not serialize access (provoked)' USING ERRCODE = '40001'; END $$`)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, s.problem(ctx, err)
+		if _, err := q.Conn().Exec(ctx, `CREATE TABLE IF NOT EXISTS probe (name text)`); err != nil {
+			return nil, err
+		}
+		if _, err := q.Conn().Exec(ctx, `INSERT INTO probe VALUES ($1)`, in.Body.Name); err != nil {
+			return nil, err
+		}
+		if len(attempts) == 1 {
+			// A real statement fails with a serialization failure; the
+			// handler even swallows the error: the attempt is over all
+			// the same, because the transaction says so.
+			_, _ = q.Conn().Exec(ctx, `DO $$ BEGIN RAISE EXCEPTION 'could not serialize access (provoked)' USING ERRCODE = '40001'; END $$`)
 		}
 		out := &probeOutput{}
 		out.Body.Attempts = len(attempts)

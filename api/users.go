@@ -50,21 +50,21 @@ func registerUsers(api huma.API, s *server) {
 			"409 when the name is taken.",
 		http.StatusCreated))
 	signUp.Errors = append(signUp.Errors, http.StatusForbidden, http.StatusConflict)
-	register(api, s, signUp, s.signUp)
+	registerWrite(api, s, signUp, s.signUp)
 
 	me := operation("get-me", http.MethodGet, "/v1/me", "Users", "The caller", "Returns the user the bearer token belongs to.", http.StatusOK)
 	register(api, s, me, s.getMe)
 }
 
-func (s *server) signUp(ctx context.Context, in *SignUpInput) (*SignUpOutput, error) {
+func (s *server) signUp(ctx context.Context, q *db.Queries, in *SignUpInput) (*SignUpOutput, error) {
 	if !s.opts.OpenSignup {
 		return nil, huma.Error403Forbidden("open sign-up is switched off on this server; ask an administrator to run `taskd user create`")
 	}
 	var out SignUpOutput
-	err := s.inTx(ctx, func(q *db.Queries) (err error) {
+	err := func() (err error) {
 		out.Body.User, out.Body.Token, err = CreateUser(ctx, q, in.Body.Name)
 		return err
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}

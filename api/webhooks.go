@@ -136,7 +136,7 @@ func registerWebhooks(api huma.API, s *server) {
 			"webhook at once, and so do 24 hours of failures. The secret is shown only in this answer. "+
 			"422 at body.url for a URL that is not https or not a public address; 409 past 20 webhooks.", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
-	register(api, s, create, s.createWebhook)
+	registerWrite(api, s, create, s.createWebhook)
 
 	list := operation("list-webhooks", http.MethodGet, "/v1/webhooks", tag, "List webhooks", "The caller's webhooks ordered by id, without secrets.", http.StatusOK)
 	register(api, s, list, s.listWebhooks)
@@ -148,12 +148,12 @@ func registerWebhooks(api huma.API, s *server) {
 	patch := operation("update-webhook", http.MethodPatch, "/v1/webhooks/{id}", tag, "Update a webhook",
 		"JSON merge patch of url, events, description and enabled; {\"enabled\": true} re-enables a disabled one.", http.StatusOK)
 	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusPreconditionFailed)
-	register(api, s, patch, s.patchWebhook)
+	registerWrite(api, s, patch, s.patchWebhook)
 
 	del := operation("delete-webhook", http.MethodDelete, "/v1/webhooks/{id}", tag, "Delete a webhook",
 		"Deletes it with its pending deliveries and log.", http.StatusNoContent)
 	del.Errors = append(del.Errors, http.StatusNotFound, http.StatusPreconditionFailed)
-	register(api, s, del, s.deleteWebhook)
+	registerWrite(api, s, del, s.deleteWebhook)
 
 	deliveries := operation("list-webhook-deliveries", http.MethodGet, "/v1/webhooks/{id}/deliveries", tag, "A webhook's delivery attempts",
 		"The latest attempts first: status, error and duration of each.", http.StatusOK)
@@ -176,7 +176,7 @@ func (s *server) checkWebhook(ctx context.Context, url *string, events []string)
 	return nil
 }
 
-func (s *server) createWebhook(ctx context.Context, in *WebhookCreateInput) (*WebhookCreateOutput, error) {
+func (s *server) createWebhook(ctx context.Context, q *db.Queries, in *WebhookCreateInput) (*WebhookCreateOutput, error) {
 	b := in.Body
 	if err := s.checkWebhook(ctx, &b.URL, b.Events); err != nil {
 		return nil, err
@@ -190,13 +190,13 @@ func (s *server) createWebhook(ctx context.Context, in *WebhookCreateInput) (*We
 		return nil, err
 	}
 	var w db.Webhook
-	err = s.inTx(ctx, func(q *db.Queries) (err error) {
+	err = func() (err error) {
 		if err := s.withinQuota(ctx, q, quotaWebhooks, 1, nil); err != nil {
 			return err
 		}
 		w, err = q.WebhookCreate(ctx, db.WebhookCreateParams{UserID: user, Url: b.URL, Events: slices.Compact(slices.Sorted(slices.Values(b.Events))), Description: b.Description, SecretSealed: sealed})
 		return err
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
@@ -229,11 +229,11 @@ func (s *server) getWebhook(ctx context.Context, in *WebhookPath) (*WebhookOutpu
 	return &WebhookOutput{ETag: etag(w.Version), Body: webhookFromRow(w)}, nil
 }
 
-func (s *server) patchWebhook(ctx context.Context, in *WebhookPatchInput) (*WebhookOutput, error) {
+func (s *server) patchWebhook(ctx context.Context, q *db.Queries, in *WebhookPatchInput) (*WebhookOutput, error) {
 	b := in.Body
 	user := caller(ctx).ID
 	var w db.Webhook
-	err := s.inTx(ctx, func(q *db.Queries) (err error) {
+	err := func() (err error) {
 		cur, err := q.WebhookLock(ctx, db.WebhookLockParams{UserID: user, ID: in.ID})
 		if err != nil {
 			return orNotFound(err, "webhook", in.ID)
@@ -260,16 +260,16 @@ func (s *server) patchWebhook(ctx context.Context, in *WebhookPatchInput) (*Webh
 			EnabledSet: b.Enabled.Set, Enabled: b.Enabled.Value,
 		})
 		return err
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
 	return &WebhookOutput{ETag: etag(w.Version), Body: webhookFromRow(w)}, nil
 }
 
-func (s *server) deleteWebhook(ctx context.Context, in *WebhookDeleteInput) (*struct{}, error) {
+func (s *server) deleteWebhook(ctx context.Context, q *db.Queries, in *WebhookDeleteInput) (*struct{}, error) {
 	user := caller(ctx).ID
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := func() error {
 		cur, err := q.WebhookLock(ctx, db.WebhookLockParams{UserID: user, ID: in.ID})
 		if err != nil {
 			return orNotFound(err, "webhook", in.ID)
@@ -278,7 +278,7 @@ func (s *server) deleteWebhook(ctx context.Context, in *WebhookDeleteInput) (*st
 			return err
 		}
 		return q.WebhookDelete(ctx, db.WebhookDeleteParams{UserID: user, ID: in.ID})
-	})
+	}()
 	return nil, err
 }
 
