@@ -87,6 +87,7 @@ type syncer struct {
 	vault    map[int64]ref
 	failed   bool
 	writes   int
+	listed   bool // both sides were read
 
 	counts map[string]int
 }
@@ -103,6 +104,9 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Out = io.Discard
 	}
 	base := strings.TrimSuffix(strings.TrimSuffix(opts.Server, "/"), "/v1")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base // as curl takes it
+	}
 	s := &syncer{
 		opts:     opts,
 		ctx:      ctx,
@@ -115,7 +119,9 @@ func Run(ctx context.Context, opts Options) error {
 		counts:   map[string]int{},
 	}
 	err := s.run()
-	s.summary()
+	if s.listed {
+		s.summary()
+	}
 	if err != nil {
 		return err
 	}
@@ -181,6 +187,7 @@ func (s *syncer) run() error {
 		t := &tasks[i]
 		s.server[t.ID] = t
 	}
+	s.listed = true
 
 	// Files for projects that have none.
 	for id, name := range s.projects {
