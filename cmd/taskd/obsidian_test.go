@@ -294,3 +294,30 @@ func TestObsidianSyncDryRunChangesNothing(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Len(t, body["items"], 1)
 }
+
+func TestObsidianSyncSubtasks(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "S.md", "- [ ] a\n- [ ] b\n- [ ] c\n")
+	e.mustSync(t)
+	text := e.read(t, "S.md")
+	a := idOf(t, text, "a ^")
+	// The vault nests b under a new line; the server adds a subtask to a.
+	lines := strings.SplitAfter(text, "\n")
+	e.write(t, "S.md", lines[0]+"- [ ] new parent\n\t"+lines[1]+lines[2])
+	code, _ := e.p.call(t, "POST", "/v1/tasks", e.token, fmt.Sprintf(`{"project_id": %v, "title": "a's sub", "parent_task_id": %s}`, e.tasks(t)["a"]["project_id"], a))
+	require.Equal(t, http.StatusCreated, code)
+
+	out := e.mustSync(t)
+	tasks := e.tasks(t)
+	require.Equal(t, tasks["new parent"]["id"], tasks["b"]["parent_task_id"], out)
+	text = e.read(t, "S.md")
+	require.Regexp(t, `^- \[ \] a \^taskd-\d+\n\t- \[ \] a's sub \^taskd-\d+\n- \[ \] new parent \^taskd-\d+\n\t- \[ \] b \^taskd-\d+\n- \[ \] c \^taskd-\d+\n$`, text)
+	requireNothingChanges(t, e)
+
+	// A subtask's line moved out of its parent: it becomes a task.
+	e.write(t, "S.md", strings.Replace(text, "\t- [ ] b", "- [ ] b", 1))
+	e.mustSync(t)
+	require.Nil(t, e.tasks(t)["b"]["parent_task_id"])
+	requireNothingChanges(t, e)
+}

@@ -318,7 +318,7 @@ func (s *syncer) run() error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	for _, id := range ids {
+	merge := func(id int64) {
 		r := s.vault[id]
 		srv := s.server[id]
 		b, hasBase := s.st.Tasks[id]
@@ -358,10 +358,18 @@ func (s *syncer) run() error {
 		m.File = r.f.rel
 		if fields := diff(sv, m); len(fields) > 0 {
 			patches = append(patches, patch{id, r, v, m, fields})
-			continue
+			return
 		}
 		s.applyLine(r, v, m, srv)
 		s.st.Tasks[id] = m
+	}
+	// Tasks first; subtasks after the creates, so that a subtask of a new
+	// line knows its parent's id.
+	depth := func(id int64) int { r := s.vault[id]; return r.f.f.Lines[r.i].Depth }
+	for _, id := range ids {
+		if depth(id) == 0 {
+			merge(id)
+		}
 	}
 
 	// Patches: reopening parents first, then creates, then subtasks, then
@@ -395,6 +403,11 @@ func (s *syncer) run() error {
 	}
 	for _, r := range creates {
 		s.create(r, keys[r])
+	}
+	for _, id := range ids {
+		if depth(id) > 0 {
+			merge(id)
+		}
 	}
 	for _, p := range patches {
 		if p.m.Parent != 0 {
