@@ -321,3 +321,26 @@ func TestObsidianSyncSubtasks(t *testing.T) {
 	require.Nil(t, e.tasks(t)["b"]["parent_task_id"])
 	requireNothingChanges(t, e)
 }
+
+// The server deletes a task with its subtask; the subtask's line was
+// edited in the vault: both come back, nested as they were.
+func TestObsidianSyncEditedSubtaskKeepsItsDeletedParent(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "D.md", "- [ ] parent\n\t- [ ] child\n- [ ] other\n")
+	e.mustSync(t)
+	text := e.read(t, "D.md")
+	parent := idOf(t, text, "parent ^")
+	code, _ := e.p.call(t, "DELETE", "/v1/tasks/"+parent, e.token, "")
+	require.Equal(t, http.StatusNoContent, code)
+	e.write(t, "D.md", strings.Replace(text, "child", "child edited", 1))
+
+	out := e.mustSync(t)
+	tasks := e.tasks(t)
+	require.Contains(t, tasks, "parent", out)
+	require.Contains(t, tasks, "child edited")
+	require.Equal(t, tasks["parent"]["id"], tasks["child edited"]["parent_task_id"])
+	require.NotEqual(t, parent, fmt.Sprint(tasks["parent"]["id"]))
+	require.Regexp(t, `^- \[ \] parent \^taskd-\d+\n\t- \[ \] child edited \^taskd-\d+\n- \[ \] other \^taskd-\d+\n$`, e.read(t, "D.md"))
+	requireNothingChanges(t, e)
+}

@@ -207,6 +207,7 @@ func (s *syncer) run() error {
 
 	// Index the vault's task lines; collect the ones that need a task.
 	var creates []ref
+	gone := map[ref]bool{}
 	seen := map[int64]bool{}
 	for _, f := range s.files {
 		for i := range f.f.Lines {
@@ -239,14 +240,39 @@ func (s *syncer) run() error {
 			}
 			if hasBase && s.vaultFields(r, nil).equal(b) {
 				// Deleted on the server, unchanged in the vault: the line goes.
-				f.removed[i] = true
-				delete(s.st.Tasks, id)
-				s.printf("vault: deleted %s (task %d was deleted on the server)", r.where(), id)
-				s.count("vault deleted")
+				gone[r] = true
 				continue
 			}
 			creates = append(creates, r) // changed since, or never known: (re)created
 		}
+	}
+	// A line that stays keeps its parent's line: the parent is created
+	// again too (the server deleted the subtask with it).
+	for k := 0; k < len(creates); k++ {
+		c := creates[k]
+		l := c.f.f.Lines[c.i]
+		if pr := (ref{c.f, l.Parent}); l.Depth == 1 && gone[pr] {
+			delete(gone, pr)
+			creates = append(creates, pr)
+		}
+	}
+	order := map[*vfile]int{}
+	for i, f := range s.files {
+		order[f] = i
+	}
+	sort.Slice(creates, func(i, j int) bool {
+		a, b := creates[i], creates[j]
+		if a.f != b.f {
+			return order[a.f] < order[b.f]
+		}
+		return a.i < b.i
+	})
+	for r := range gone {
+		id := r.task().ID
+		r.f.removed[r.i] = true
+		delete(s.st.Tasks, id)
+		s.printf("vault: deleted %s (task %d was deleted on the server)", r.where(), id)
+		s.count("vault deleted")
 	}
 
 	// Keys for every create, saved before any of them is sent.
