@@ -126,7 +126,7 @@ func requireNothingChanges(t *testing.T, e *obsidianEnv) {
 	t.Helper()
 	before, tasks := e.snapshot(t), e.tasks(t)
 	out := e.mustSync(t)
-	require.Contains(t, out, "vault: 0 lines created, 0 updated, 0 deleted; server: 0 tasks created, 0 updated, 0 deleted; 0 projects created, 0 files created; 0 conflicts")
+	require.Contains(t, out, "vault: 0 lines created, 0 updated, 0 deleted; server: 0 tasks created, 0 updated, 0 deleted; 0 projects created, 0 files created; 0 conflicts;")
 	require.Equal(t, before, e.snapshot(t), out)
 	require.Equal(t, tasks, e.tasks(t))
 }
@@ -342,5 +342,17 @@ func TestObsidianSyncEditedSubtaskKeepsItsDeletedParent(t *testing.T) {
 	require.Equal(t, tasks["parent"]["id"], tasks["child edited"]["parent_task_id"])
 	require.NotEqual(t, parent, fmt.Sprint(tasks["parent"]["id"]))
 	require.Regexp(t, `^- \[ \] parent \^taskd-\d+\n\t- \[ \] child edited \^taskd-\d+\n- \[ \] other \^taskd-\d+\n$`, e.read(t, "D.md"))
+	requireNothingChanges(t, e)
+}
+
+func TestObsidianSyncReportsLinesItCannotRead(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "N.md", "- [ ] a\n\t- [ ] b\n\t\t- [ ] too deep\n- [ ] \n")
+	out := e.mustSync(t)
+	require.Contains(t, out, "not read: N.md:3: ")
+	require.Contains(t, out, "not read: N.md:4: a task line without a title")
+	require.Contains(t, out, "server: 2 tasks created")
+	require.Contains(t, e.read(t, "N.md"), "\t\t- [ ] too deep\n- [ ] \n", "left alone")
 	requireNothingChanges(t, e)
 }

@@ -35,8 +35,9 @@ type apiTask struct {
 }
 
 type apiProject struct {
-	ID   int64  `json:"id"`
-	Name string `json:"name"`
+	ID       int64  `json:"id"`
+	Name     string `json:"name"`
+	Archived bool   `json:"is_archived"`
 }
 
 // httpError is a response outside 2xx.
@@ -123,11 +124,14 @@ type page[T any] struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
-func list[T any](ctx context.Context, a *api, path string) ([]T, error) {
+func list[T any](ctx context.Context, a *api, path string, params ...string) ([]T, error) {
 	var all []T
 	cursor := ""
 	for {
 		q := url.Values{"limit": {"200"}}
+		for i := 0; i+1 < len(params); i += 2 {
+			q.Set(params[i], params[i+1])
+		}
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}

@@ -171,13 +171,17 @@ func (s *syncer) run() error {
 	if err := s.readVault(); err != nil {
 		return err
 	}
-	projects, err := list[apiProject](s.ctx, s.api, "/v1/projects")
+	// Archived projects too: their names are taken, and their notes are
+	// theirs (a change to their tasks is refused and reported).
+	projects, err := list[apiProject](s.ctx, s.api, "/v1/projects", "include_archived", "true")
 	if err != nil {
 		return fmt.Errorf("listing projects: %w", err)
 	}
+	archived := map[int64]bool{}
 	for _, p := range projects {
 		s.projects[p.ID] = p.Name
 		s.projByNm[strings.ToLower(p.Name)] = p.ID
+		archived[p.ID] = p.Archived
 	}
 	tasks, err := list[apiTask](s.ctx, s.api, "/v1/tasks")
 	if err != nil {
@@ -191,7 +195,7 @@ func (s *syncer) run() error {
 
 	// Files for projects that have none.
 	for id, name := range s.projects {
-		if s.byName[strings.ToLower(name)] != nil {
+		if s.byName[strings.ToLower(name)] != nil || archived[id] {
 			continue
 		}
 		rel := name + ".md"
