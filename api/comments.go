@@ -167,19 +167,18 @@ func lockComment(ctx context.Context, q *db.Queries, userID int64, in CommentPat
 
 func (s *server) patchComment(ctx context.Context, q *db.Queries, in *CommentPatchInput) (*CommentOutput, error) {
 	userID := caller(ctx).ID
-	var c db.Comment
-	err := func() (err error) {
-		if err = lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
-			return err
+	if err := lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
+		return nil, err
+	}
+	if emptyPatch(&in.Body) {
+		// {} changes nothing.
+		c, err := q.CommentGet(ctx, db.CommentGetParams{UserID: userID, TaskID: in.ID, ID: in.CommentID})
+		if err != nil {
+			return nil, err
 		}
-		if emptyPatch(&in.Body) {
-			// {} changes nothing.
-			c, err = q.CommentGet(ctx, db.CommentGetParams{UserID: userID, TaskID: in.ID, ID: in.CommentID})
-			return err
-		}
-		c, err = q.CommentUpdate(ctx, db.CommentUpdateParams{UserID: userID, TaskID: in.ID, ID: in.CommentID, Content: in.Body.Content.Value})
-		return err
-	}()
+		return commentOutput(c), nil
+	}
+	c, err := q.CommentUpdate(ctx, db.CommentUpdateParams{UserID: userID, TaskID: in.ID, ID: in.CommentID, Content: in.Body.Content.Value})
 	if err != nil {
 		return nil, err
 	}
@@ -188,11 +187,8 @@ func (s *server) patchComment(ctx context.Context, q *db.Queries, in *CommentPat
 
 func (s *server) deleteComment(ctx context.Context, q *db.Queries, in *CommentDeleteInput) (*struct{}, error) {
 	userID := caller(ctx).ID
-	err := func() error {
-		if err := lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
-			return err
-		}
-		return q.CommentDelete(ctx, db.CommentDeleteParams{UserID: userID, TaskID: in.ID, ID: in.CommentID})
-	}()
-	return nil, err
+	if err := lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
+		return nil, err
+	}
+	return nil, q.CommentDelete(ctx, db.CommentDeleteParams{UserID: userID, TaskID: in.ID, ID: in.CommentID})
 }

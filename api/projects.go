@@ -147,19 +147,15 @@ func registerProjects(api huma.API, s *server) {
 }
 
 func (s *server) createProject(ctx context.Context, q *db.Queries, in *ProjectCreateInput) (*ProjectCreatedOutput, error) {
-	var p db.Project
-	err := func() (err error) {
-		if err := s.withinQuota(ctx, q, quotaProjects, 1, nil); err != nil {
-			return err
-		}
-		p, err = q.ProjectCreate(ctx, db.ProjectCreateParams{
-			UserID:      caller(ctx).ID,
-			Name:        in.Body.Name,
-			Description: in.Body.Description,
-			Color:       lowerPtr(in.Body.Color),
-		})
-		return err
-	}()
+	if err := s.withinQuota(ctx, q, quotaProjects, 1, nil); err != nil {
+		return nil, err
+	}
+	p, err := q.ProjectCreate(ctx, db.ProjectCreateParams{
+		UserID:      caller(ctx).ID,
+		Name:        in.Body.Name,
+		Description: in.Body.Description,
+		Color:       lowerPtr(in.Body.Color),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -196,41 +192,40 @@ func errArchived(id int64) error {
 
 func (s *server) patchProject(ctx context.Context, q *db.Queries, in *ProjectPatchInput) (*ProjectOutput, error) {
 	b := in.Body
-	var p db.Project
-	err := func() error {
-		locked, err := q.ProjectLock(ctx, db.ProjectLockParams{UserID: caller(ctx).ID, ID: in.ID})
-		if err != nil {
-			return orNotFound(err, "project", in.ID)
-		}
-		if locked.ArchivedAt != nil {
-			return errArchived(in.ID)
-		}
-		if emptyPatch(&in.Body) {
-			// {} changes nothing, not even the ETag.
-			if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
-				return err
-			}
-			p, err = q.ProjectGet(ctx, db.ProjectGetParams{UserID: caller(ctx).ID, ID: in.ID})
-			return err
-		}
-		// The update runs before the If-Match check so that a name clash
-		// answers 409 first, as the contract orders; a 412 rolls it back.
-		p, err = q.ProjectUpdate(ctx, db.ProjectUpdateParams{
-			UserID:         caller(ctx).ID,
-			ID:             in.ID,
-			NameSet:        b.Name.Set,
-			Name:           b.Name.Value,
-			DescriptionSet: b.Description.Set,
-			Description:    b.Description.Ptr(),
-			ColorSet:       b.Color.Set,
-			Color:          lowerPtr(b.Color.Ptr()),
-		})
-		if err != nil {
-			return err
-		}
-		return checkIfMatch(in.IfMatch, locked.Version)
-	}()
+	locked, err := q.ProjectLock(ctx, db.ProjectLockParams{UserID: caller(ctx).ID, ID: in.ID})
 	if err != nil {
+		return nil, orNotFound(err, "project", in.ID)
+	}
+	if locked.ArchivedAt != nil {
+		return nil, errArchived(in.ID)
+	}
+	if emptyPatch(&in.Body) {
+		// {} changes nothing, not even the ETag.
+		if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
+			return nil, err
+		}
+		p, err := q.ProjectGet(ctx, db.ProjectGetParams{UserID: caller(ctx).ID, ID: in.ID})
+		if err != nil {
+			return nil, err
+		}
+		return projectOutput(p), nil
+	}
+	// The update runs before the If-Match check so that a name clash
+	// answers 409 first, as the contract orders; a 412 rolls it back.
+	p, err := q.ProjectUpdate(ctx, db.ProjectUpdateParams{
+		UserID:         caller(ctx).ID,
+		ID:             in.ID,
+		NameSet:        b.Name.Set,
+		Name:           b.Name.Value,
+		DescriptionSet: b.Description.Set,
+		Description:    b.Description.Ptr(),
+		ColorSet:       b.Color.Set,
+		Color:          lowerPtr(b.Color.Ptr()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
 		return nil, err
 	}
 	return projectOutput(p), nil
@@ -238,32 +233,25 @@ func (s *server) patchProject(ctx context.Context, q *db.Queries, in *ProjectPat
 
 func (s *server) deleteProject(ctx context.Context, q *db.Queries, in *ProjectDeleteInput) (*struct{}, error) {
 	key := db.ProjectLockParams{UserID: caller(ctx).ID, ID: in.ID}
-	err := func() error {
-		locked, err := q.ProjectLock(ctx, key)
-		if err != nil {
-			return orNotFound(err, "project", in.ID)
-		}
-		if locked.HasTasks && !in.Force {
-			return huma.Error409Conflict("project " + strconv.FormatInt(in.ID, 10) + " has tasks; delete them first or pass force=true to delete them with it")
-		}
-		if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
-			return err
-		}
-		_, err = q.ProjectDelete(ctx, db.ProjectDeleteParams(key))
-		return err
-	}()
+	locked, err := q.ProjectLock(ctx, key)
+	if err != nil {
+		return nil, orNotFound(err, "project", in.ID)
+	}
+	if locked.HasTasks && !in.Force {
+		return nil, huma.Error409Conflict("project " + strconv.FormatInt(in.ID, 10) + " has tasks; delete them first or pass force=true to delete them with it")
+	}
+	if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
+		return nil, err
+	}
+	_, err = q.ProjectDelete(ctx, db.ProjectDeleteParams(key))
 	return nil, err
 }
 
 func (s *server) archiveProject(archived bool) func(context.Context, *db.Queries, *ProjectPath) (*ProjectOutput, error) {
 	return func(ctx context.Context, q *db.Queries, in *ProjectPath) (*ProjectOutput, error) {
-		var p db.Project
-		err := func() (err error) {
-			p, err = q.ProjectSetArchived(ctx, db.ProjectSetArchivedParams{UserID: caller(ctx).ID, ID: in.ID, Archived: archived})
-			return orNotFound(err, "project", in.ID)
-		}()
+		p, err := q.ProjectSetArchived(ctx, db.ProjectSetArchivedParams{UserID: caller(ctx).ID, ID: in.ID, Archived: archived})
 		if err != nil {
-			return nil, err
+			return nil, orNotFound(err, "project", in.ID)
 		}
 		return projectOutput(p), nil
 	}

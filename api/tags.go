@@ -253,25 +253,19 @@ func (s *server) createTag(ctx context.Context, q *db.Queries, in *TagCreateInpu
 		return nil, fieldError("body.name", "%v", err)
 	}
 	userID := caller(ctx).ID
-	var out *TagOutput
-	var created bool
-	err = func() error {
-		if err := s.withinTagQuota(ctx, q, []string{name}); err != nil {
-			return err
-		}
-		row, err := q.TagCreate(ctx, db.TagCreateParams{UserID: userID, Name: name})
-		if err != nil {
-			return err
-		}
-		created = row.Created
-		out, err = tagOutput(ctx, q, userID, row.ID)
-		return err
-	}()
+	if err := s.withinTagQuota(ctx, q, []string{name}); err != nil {
+		return nil, err
+	}
+	row, err := q.TagCreate(ctx, db.TagCreateParams{UserID: userID, Name: name})
+	if err != nil {
+		return nil, err
+	}
+	out, err := tagOutput(ctx, q, userID, row.ID)
 	if err != nil {
 		return nil, err
 	}
 	status := http.StatusCreated
-	if !created {
+	if !row.Created {
 		status = http.StatusOK
 	}
 	return &TagCreatedOutput{Status: status, ETag: out.ETag, Location: "/v1/tags/" + strconv.FormatInt(out.Body.ID, 10), Body: out.Body}, nil
@@ -279,91 +273,76 @@ func (s *server) createTag(ctx context.Context, q *db.Queries, in *TagCreateInpu
 
 func (s *server) renameTag(ctx context.Context, q *db.Queries, in *TagPatchInput) (*TagOutput, error) {
 	userID := caller(ctx).ID
-	var out *TagOutput
-	err := func() error {
-		cur, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID})
+	cur, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID})
+	if err != nil {
+		return nil, orNotFound(err, "tag", in.ID)
+	}
+	if emptyPatch(&in.Body) {
+		// {} changes nothing.
+		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+			return nil, err
+		}
+		out, err := tagOutput(ctx, q, userID, in.ID)
 		if err != nil {
-			return orNotFound(err, "tag", in.ID)
+			return nil, err
 		}
-		if emptyPatch(&in.Body) {
-			// {} changes nothing.
-			if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
-				return err
-			}
-			out, err = tagOutput(ctx, q, userID, in.ID)
-			return err
-		}
-		name, err := tagname.Normalize(in.Body.Name.Value)
-		if err != nil {
-			return fieldError("body.name", "%v", err)
-		}
-		// Renamed before the If-Match check so that a name clash answers
-		// 409 first; a 412 rolls the rename back.
-		row, err := q.TagRename(ctx, db.TagRenameParams{UserID: userID, ID: in.ID, Name: name})
-		if err != nil {
-			return err
-		}
-		out = &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}
-		return checkIfMatch(in.IfMatch, cur.Version)
-	}()
+		return out, nil
+	}
+	name, err := tagname.Normalize(in.Body.Name.Value)
+	if err != nil {
+		return nil, fieldError("body.name", "%v", err)
+	}
+	// Renamed before the If-Match check so that a name clash answers
+	// 409 first; a 412 rolls the rename back.
+	row, err := q.TagRename(ctx, db.TagRenameParams{UserID: userID, ID: in.ID, Name: name})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+		return nil, err
+	}
+	return &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}, nil
 }
 
 func (s *server) deleteTag(ctx context.Context, q *db.Queries, in *TagDeleteInput) (*struct{}, error) {
 	userID := caller(ctx).ID
-	err := func() error {
-		cur, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID})
-		if err != nil {
-			return orNotFound(err, "tag", in.ID)
-		}
-		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
-			return err
-		}
-		return q.TagDelete(ctx, db.TagDeleteParams{UserID: userID, ID: in.ID})
-	}()
-	return nil, err
+	cur, err := q.TagLock(ctx, db.TagLockParams{UserID: userID, ID: in.ID})
+	if err != nil {
+		return nil, orNotFound(err, "tag", in.ID)
+	}
+	if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+		return nil, err
+	}
+	return nil, q.TagDelete(ctx, db.TagDeleteParams{UserID: userID, ID: in.ID})
 }
 
 func (s *server) mergeTag(ctx context.Context, q *db.Queries, in *TagMergeInput) (*TagOutput, error) {
 	userID := caller(ctx).ID
-	var out *TagOutput
-	err := func() error {
-		found, err := q.TagLockPair(ctx, db.TagLockPairParams{UserID: userID, TagID: in.ID, IntoID: in.Body.Into})
-		if err != nil {
-			return err
-		}
-		switch {
-		case !slices.Contains(found, in.ID):
-			return notFound("tag", in.ID)
-		case in.Body.Into == in.ID:
-			return fieldError("body.into", "a tag cannot be merged into itself")
-		case !slices.Contains(found, in.Body.Into):
-			return fieldError("body.into", "no tag %d", in.Body.Into)
-		}
-		row, err := q.TagMerge(ctx, db.TagMergeParams{UserID: userID, TagID: in.ID, IntoID: in.Body.Into})
-		if err != nil {
-			return err
-		}
-		out = &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}
-		return nil
-	}()
+	found, err := q.TagLockPair(ctx, db.TagLockPairParams{UserID: userID, TagID: in.ID, IntoID: in.Body.Into})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	switch {
+	case !slices.Contains(found, in.ID):
+		return nil, notFound("tag", in.ID)
+	case in.Body.Into == in.ID:
+		return nil, fieldError("body.into", "a tag cannot be merged into itself")
+	case !slices.Contains(found, in.Body.Into):
+		return nil, fieldError("body.into", "no tag %d", in.Body.Into)
+	}
+	row, err := q.TagMerge(ctx, db.TagMergeParams{UserID: userID, TagID: in.ID, IntoID: in.Body.Into})
+	if err != nil {
+		return nil, err
+	}
+	return &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}, nil
 }
 
 func (s *server) cleanupTags(ctx context.Context, q *db.Queries, _ *struct{}) (*TagCleanupOutput, error) {
-	var out TagCleanupOutput
-	err := func() (err error) {
-		out.Body.Deleted, err = q.TagCleanup(ctx, caller(ctx).ID)
-		return err
-	}()
+	deleted, err := q.TagCleanup(ctx, caller(ctx).ID)
 	if err != nil {
 		return nil, err
 	}
+	var out TagCleanupOutput
+	out.Body.Deleted = deleted
 	return &out, nil
 }

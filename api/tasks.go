@@ -210,40 +210,36 @@ func (s *server) createTask(ctx context.Context, q *db.Queries, in *TaskCreateIn
 		return nil, err
 	}
 	status := db.TaskStatus(b.Status)
-	var row db.TaskCreateRow
-	err = func() (err error) {
-		if err := s.withinQuota(ctx, q, quotaTasks, 1, nil); err != nil {
-			return err
-		}
-		if err := s.withinTagQuota(ctx, q, tags); err != nil {
-			return err
-		}
-		row, err = q.TaskCreate(ctx, db.TaskCreateParams{
-			UserID:         caller(ctx).ID,
-			ProjectID:      b.ProjectID,
-			ParentTaskID:   b.ParentTaskID,
-			Title:          b.Title,
-			Description:    b.Description,
-			Status:         status,
-			Priority:       db.TaskPriority(b.Priority),
-			DueDate:        due,
-			EstimatedHours: b.EstimatedHours,
-			Names:          tags,
-		})
-		if err != nil {
-			return err // a bad project or parent fails on its foreign key
-		}
-		// The statement has written; a refusal here rolls it back.
-		return checkPlacement(placement{
-			projectFound:    true,
-			projectArchived: row.ProjectArchived,
-			parentFound:     true,
-			parentProjectID: b.ProjectID,
-			parentIsSubtask: row.ParentIsSubtask,
-			parentDone:      row.ParentDone,
-		}, b.ProjectID, b.ParentTaskID != nil, isOpen(status))
-	}()
+	if err := s.withinQuota(ctx, q, quotaTasks, 1, nil); err != nil {
+		return nil, err
+	}
+	if err := s.withinTagQuota(ctx, q, tags); err != nil {
+		return nil, err
+	}
+	row, err := q.TaskCreate(ctx, db.TaskCreateParams{
+		UserID:         caller(ctx).ID,
+		ProjectID:      b.ProjectID,
+		ParentTaskID:   b.ParentTaskID,
+		Title:          b.Title,
+		Description:    b.Description,
+		Status:         status,
+		Priority:       db.TaskPriority(b.Priority),
+		DueDate:        due,
+		EstimatedHours: b.EstimatedHours,
+		Names:          tags,
+	})
 	if err != nil {
+		return nil, err // a bad project or parent fails on its foreign key
+	}
+	// The statement has written; a refusal here rolls it back.
+	if err := checkPlacement(placement{
+		projectFound:    true,
+		projectArchived: row.ProjectArchived,
+		parentFound:     true,
+		parentProjectID: b.ProjectID,
+		parentIsSubtask: row.ParentIsSubtask,
+		parentDone:      row.ParentDone,
+	}, b.ProjectID, b.ParentTaskID != nil, isOpen(status)); err != nil {
 		return nil, err
 	}
 	created := db.TaskRow{
@@ -325,118 +321,113 @@ func checkTaskPatch(id int64, in *TaskPatchInput) (p taskPatch, err error) {
 func (s *server) patchTask(ctx context.Context, q *db.Queries, in *TaskPatchInput) (*TaskOutput, error) {
 	b := in.Body
 	userID := caller(ctx).ID
-	var out *TaskOutput
-	err := func() error {
-		lock := db.TaskLockForPatchParams{UserID: userID, ID: in.ID, ParentSet: b.ParentTaskID.Set, TargetParentID: b.ParentTaskID.Ptr()}
-		if b.ProjectID.Set {
-			lock.TargetProjectID = &b.ProjectID.Value
-		}
-		cur, err := q.TaskLockForPatch(ctx, lock)
-		if err != nil {
-			return orNotFound(err, "task", in.ID)
-		}
-		patch, err := checkTaskPatch(in.ID, in)
-		if err != nil {
-			return err
-		}
-		project := cur.ProjectID
-		if b.ProjectID.Set {
-			project = b.ProjectID.Value
-		}
-		parent := cur.ParentTaskID
-		if b.ParentTaskID.Set {
-			parent = b.ParentTaskID.Ptr()
-		}
-		status := cur.Status
-		if b.Status.Set {
-			status = db.TaskStatus(b.Status.Value)
-		}
-		moving := project != cur.ProjectID
-		reparenting := b.ParentTaskID.Set && !equalPtr(parent, cur.ParentTaskID)
-
-		// The request's own validity (422).
-		if moving && cur.ParentTaskID != nil && !b.ParentTaskID.Set {
-			return fieldError("body.project_id", "a subtask moves to another project only with a new parent_task_id there, or with parent_task_id null")
-		}
-		if moving || reparenting {
-			place := placement{
-				projectFound:    cur.TargetProjectFound,
-				projectArchived: cur.TargetProjectArchived,
-				parentFound:     cur.TargetParentFound,
-				parentProjectID: cur.TargetParentProjectID,
-				parentIsSubtask: cur.TargetParentIsSubtask,
-				parentDone:      cur.TargetParentDone,
-			}
-			// Only a new parent must not be done; an existing one stays.
-			if err := checkPlacement(place, project, parent != nil, isOpen(status) && reparenting); err != nil {
-				return err
-			}
-		}
-		// Conflicts with the current state (409).
-		if cur.ProjectArchived {
-			return errArchived(cur.ProjectID)
-		}
-		if parent != nil && cur.HasSubtasks {
-			return huma.Error409Conflict("the task has subtasks, so it cannot become a subtask itself")
-		}
-		if b.Status.Set && status == db.TaskStatusDone && cur.Status != db.TaskStatusDone && cur.HasOpenSubtasks {
-			return errOpenSubtasks(in.ID)
-		}
-		// Reopening a subtask of a done parent would leave the parent done
-		// with an open subtask, as adding one would.
-		if parent != nil && !reparenting && isOpen(status) && !isOpen(cur.Status) && cur.TargetParentDone {
-			return huma.Error409Conflict("the parent task is done; reopen it before reopening a subtask")
-		}
-		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
-			return err
-		}
-		if b.Tags.Set {
-			if err := s.withinTagQuota(ctx, q, patch.tags); err != nil {
-				return err
-			}
-		}
-		if emptyPatch(&in.Body) {
-			out, err = taskOutput(ctx, q, userID, in.ID) // {} changes nothing
-			return err
-		}
-
-		updated, err := q.TaskUpdate(ctx, db.TaskUpdateParams{
-			UserID:            userID,
-			ID:                in.ID,
-			ProjectIDSet:      b.ProjectID.Set,
-			ProjectID:         b.ProjectID.Value,
-			ParentTaskIDSet:   b.ParentTaskID.Set,
-			ParentTaskID:      b.ParentTaskID.Ptr(),
-			TitleSet:          b.Title.Set,
-			Title:             b.Title.Value,
-			DescriptionSet:    b.Description.Set,
-			Description:       b.Description.Ptr(),
-			StatusSet:         b.Status.Set,
-			Status:            status,
-			PrioritySet:       b.Priority.Set,
-			Priority:          (*db.TaskPriority)(b.Priority.Ptr()),
-			DueDateSet:        b.DueDate.Set,
-			DueDate:           patch.due,
-			EstimatedHoursSet: b.EstimatedHours.Set,
-			EstimatedHours:    b.EstimatedHours.Ptr(),
-			TagsSet:           b.Tags.Set,
-			Names:             nonNil(patch.tags),
-		})
-		if err != nil {
-			return err
-		}
-		if b.Tags.Set {
-			updated.Tags = nonNil(patch.tags) // the statement saw the old ones
-		}
-		// Subtasks move along through the foreign key; the tasks_moved
-		// trigger gives them new ETags.
-		out = &TaskOutput{ETag: etag(updated.Version), Body: taskFromRow(db.TaskRow(updated))}
-		return nil
-	}()
+	lock := db.TaskLockForPatchParams{UserID: userID, ID: in.ID, ParentSet: b.ParentTaskID.Set, TargetParentID: b.ParentTaskID.Ptr()}
+	if b.ProjectID.Set {
+		lock.TargetProjectID = &b.ProjectID.Value
+	}
+	cur, err := q.TaskLockForPatch(ctx, lock)
+	if err != nil {
+		return nil, orNotFound(err, "task", in.ID)
+	}
+	patch, err := checkTaskPatch(in.ID, in)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	project := cur.ProjectID
+	if b.ProjectID.Set {
+		project = b.ProjectID.Value
+	}
+	parent := cur.ParentTaskID
+	if b.ParentTaskID.Set {
+		parent = b.ParentTaskID.Ptr()
+	}
+	status := cur.Status
+	if b.Status.Set {
+		status = db.TaskStatus(b.Status.Value)
+	}
+	moving := project != cur.ProjectID
+	reparenting := b.ParentTaskID.Set && !equalPtr(parent, cur.ParentTaskID)
+
+	// The request's own validity (422).
+	if moving && cur.ParentTaskID != nil && !b.ParentTaskID.Set {
+		return nil, fieldError("body.project_id", "a subtask moves to another project only with a new parent_task_id there, or with parent_task_id null")
+	}
+	if moving || reparenting {
+		place := placement{
+			projectFound:    cur.TargetProjectFound,
+			projectArchived: cur.TargetProjectArchived,
+			parentFound:     cur.TargetParentFound,
+			parentProjectID: cur.TargetParentProjectID,
+			parentIsSubtask: cur.TargetParentIsSubtask,
+			parentDone:      cur.TargetParentDone,
+		}
+		// Only a new parent must not be done; an existing one stays.
+		if err := checkPlacement(place, project, parent != nil, isOpen(status) && reparenting); err != nil {
+			return nil, err
+		}
+	}
+	// Conflicts with the current state (409).
+	if cur.ProjectArchived {
+		return nil, errArchived(cur.ProjectID)
+	}
+	if parent != nil && cur.HasSubtasks {
+		return nil, huma.Error409Conflict("the task has subtasks, so it cannot become a subtask itself")
+	}
+	if b.Status.Set && status == db.TaskStatusDone && cur.Status != db.TaskStatusDone && cur.HasOpenSubtasks {
+		return nil, errOpenSubtasks(in.ID)
+	}
+	// Reopening a subtask of a done parent would leave the parent done
+	// with an open subtask, as adding one would.
+	if parent != nil && !reparenting && isOpen(status) && !isOpen(cur.Status) && cur.TargetParentDone {
+		return nil, huma.Error409Conflict("the parent task is done; reopen it before reopening a subtask")
+	}
+	if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+		return nil, err
+	}
+	if b.Tags.Set {
+		if err := s.withinTagQuota(ctx, q, patch.tags); err != nil {
+			return nil, err
+		}
+	}
+	if emptyPatch(&in.Body) {
+		out, err := taskOutput(ctx, q, userID, in.ID) // {} changes nothing
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+
+	updated, err := q.TaskUpdate(ctx, db.TaskUpdateParams{
+		UserID:            userID,
+		ID:                in.ID,
+		ProjectIDSet:      b.ProjectID.Set,
+		ProjectID:         b.ProjectID.Value,
+		ParentTaskIDSet:   b.ParentTaskID.Set,
+		ParentTaskID:      b.ParentTaskID.Ptr(),
+		TitleSet:          b.Title.Set,
+		Title:             b.Title.Value,
+		DescriptionSet:    b.Description.Set,
+		Description:       b.Description.Ptr(),
+		StatusSet:         b.Status.Set,
+		Status:            status,
+		PrioritySet:       b.Priority.Set,
+		Priority:          (*db.TaskPriority)(b.Priority.Ptr()),
+		DueDateSet:        b.DueDate.Set,
+		DueDate:           patch.due,
+		EstimatedHoursSet: b.EstimatedHours.Set,
+		EstimatedHours:    b.EstimatedHours.Ptr(),
+		TagsSet:           b.Tags.Set,
+		Names:             nonNil(patch.tags),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if b.Tags.Set {
+		updated.Tags = nonNil(patch.tags) // the statement saw the old ones
+	}
+	// Subtasks move along through the foreign key; the tasks_moved
+	// trigger gives them new ETags.
+	return &TaskOutput{ETag: etag(updated.Version), Body: taskFromRow(db.TaskRow(updated))}, nil
 }
 
 func equalPtr[T comparable](a, b *T) bool {

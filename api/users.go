@@ -60,14 +60,12 @@ func (s *server) signUp(ctx context.Context, q *db.Queries, in *SignUpInput) (*S
 	if !s.opts.OpenSignup {
 		return nil, huma.Error403Forbidden("open sign-up is switched off on this server; ask an administrator to run `taskd user create`")
 	}
-	var out SignUpOutput
-	err := func() (err error) {
-		out.Body.User, out.Body.Token, err = CreateUser(ctx, q, in.Body.Name)
-		return err
-	}()
+	user, token, err := CreateUser(ctx, q, in.Body.Name)
 	if err != nil {
 		return nil, err
 	}
+	var out SignUpOutput
+	out.Body.User, out.Body.Token = user, token
 	out.Location = "/v1/me"
 	return &out, nil
 }

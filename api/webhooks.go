@@ -189,14 +189,10 @@ func (s *server) createWebhook(ctx context.Context, q *db.Queries, in *WebhookCr
 	if err != nil {
 		return nil, err
 	}
-	var w db.Webhook
-	err = func() (err error) {
-		if err := s.withinQuota(ctx, q, quotaWebhooks, 1, nil); err != nil {
-			return err
-		}
-		w, err = q.WebhookCreate(ctx, db.WebhookCreateParams{UserID: user, Url: b.URL, Events: slices.Compact(slices.Sorted(slices.Values(b.Events))), Description: b.Description, SecretSealed: sealed})
-		return err
-	}()
+	if err := s.withinQuota(ctx, q, quotaWebhooks, 1, nil); err != nil {
+		return nil, err
+	}
+	w, err := q.WebhookCreate(ctx, db.WebhookCreateParams{UserID: user, Url: b.URL, Events: slices.Compact(slices.Sorted(slices.Values(b.Events))), Description: b.Description, SecretSealed: sealed})
 	if err != nil {
 		return nil, err
 	}
@@ -232,35 +228,30 @@ func (s *server) getWebhook(ctx context.Context, in *WebhookPath) (*WebhookOutpu
 func (s *server) patchWebhook(ctx context.Context, q *db.Queries, in *WebhookPatchInput) (*WebhookOutput, error) {
 	b := in.Body
 	user := caller(ctx).ID
-	var w db.Webhook
-	err := func() (err error) {
-		cur, err := q.WebhookLock(ctx, db.WebhookLockParams{UserID: user, ID: in.ID})
-		if err != nil {
-			return orNotFound(err, "webhook", in.ID)
-		}
-		if err := s.checkWebhook(ctx, b.URL.Ptr(), b.Events.Value); err != nil {
-			return err
-		}
-		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
-			return err
-		}
-		if emptyPatch(&in.Body) {
-			w = cur
-			return nil
-		}
-		events := b.Events.Value
-		if b.Events.Set {
-			events = slices.Compact(slices.Sorted(slices.Values(events)))
-		}
-		w, err = q.WebhookUpdate(ctx, db.WebhookUpdateParams{
-			UserID: user, ID: in.ID,
-			UrlSet: b.URL.Set, Url: b.URL.Value,
-			EventsSet: b.Events.Set, Events: nonNil(events),
-			DescriptionSet: b.Description.Set, Description: b.Description.Ptr(),
-			EnabledSet: b.Enabled.Set, Enabled: b.Enabled.Value,
-		})
-		return err
-	}()
+	cur, err := q.WebhookLock(ctx, db.WebhookLockParams{UserID: user, ID: in.ID})
+	if err != nil {
+		return nil, orNotFound(err, "webhook", in.ID)
+	}
+	if err := s.checkWebhook(ctx, b.URL.Ptr(), b.Events.Value); err != nil {
+		return nil, err
+	}
+	if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+		return nil, err
+	}
+	if emptyPatch(&in.Body) {
+		return &WebhookOutput{ETag: etag(cur.Version), Body: webhookFromRow(cur)}, nil
+	}
+	events := b.Events.Value
+	if b.Events.Set {
+		events = slices.Compact(slices.Sorted(slices.Values(events)))
+	}
+	w, err := q.WebhookUpdate(ctx, db.WebhookUpdateParams{
+		UserID: user, ID: in.ID,
+		UrlSet: b.URL.Set, Url: b.URL.Value,
+		EventsSet: b.Events.Set, Events: nonNil(events),
+		DescriptionSet: b.Description.Set, Description: b.Description.Ptr(),
+		EnabledSet: b.Enabled.Set, Enabled: b.Enabled.Value,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -269,17 +260,14 @@ func (s *server) patchWebhook(ctx context.Context, q *db.Queries, in *WebhookPat
 
 func (s *server) deleteWebhook(ctx context.Context, q *db.Queries, in *WebhookDeleteInput) (*struct{}, error) {
 	user := caller(ctx).ID
-	err := func() error {
-		cur, err := q.WebhookLock(ctx, db.WebhookLockParams{UserID: user, ID: in.ID})
-		if err != nil {
-			return orNotFound(err, "webhook", in.ID)
-		}
-		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
-			return err
-		}
-		return q.WebhookDelete(ctx, db.WebhookDeleteParams{UserID: user, ID: in.ID})
-	}()
-	return nil, err
+	cur, err := q.WebhookLock(ctx, db.WebhookLockParams{UserID: user, ID: in.ID})
+	if err != nil {
+		return nil, orNotFound(err, "webhook", in.ID)
+	}
+	if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+		return nil, err
+	}
+	return nil, q.WebhookDelete(ctx, db.WebhookDeleteParams{UserID: user, ID: in.ID})
 }
 
 func (s *server) listWebhookDeliveries(ctx context.Context, in *WebhookDeliveriesInput) (*WebhookDeliveriesOutput, error) {
