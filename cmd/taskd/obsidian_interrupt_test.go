@@ -5,9 +5,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -38,7 +40,7 @@ func TestObsidianSyncSurvivesInterruption(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	projects := body["items"].([]any)
 
-	interrupted := 0
+	interrupted, killed := 0, 0
 	for round := range obsidianRounds() {
 		// Vault: two new lines (one a subtask), a ticked box.
 		f := files[rng.IntN(len(files))]
@@ -67,11 +69,15 @@ func TestObsidianSyncSurvivesInterruption(t *testing.T) {
 			}
 		}
 
-		out, code2 := e.sync(t, []string{"TASKD_SYNC_FAIL_AFTER=" + strconv.Itoa(1+rng.IntN(8))})
-		if code2 == 3 {
-			interrupted++
-		} else {
-			require.Equal(t, 0, code2, out)
+		if round%2 == 0 {
+			out, code := e.sync(t, []string{"TASKD_SYNC_FAIL_AFTER=" + strconv.Itoa(1+rng.IntN(5))})
+			if code == 3 {
+				interrupted++
+			} else {
+				require.Equal(t, 0, code, out)
+			}
+		} else if e.killedSync(t, time.Duration(rng.IntN(60))*time.Millisecond) {
+			killed++
 		}
 		e.mustSync(t)
 
@@ -102,6 +108,26 @@ func TestObsidianSyncSurvivesInterruption(t *testing.T) {
 		}
 		requireNothingChanges(t, e)
 	}
-	t.Logf("%d rounds, %d of them interrupted", obsidianRounds(), interrupted)
+	t.Logf("%d rounds: %d syncs ended by the failure hook, %d killed (SIGKILL)", obsidianRounds(), interrupted, killed)
 	require.Positive(t, interrupted)
+}
+
+// killedSync starts a sync and kills it (SIGKILL) after d; it says
+// whether the sync was still running then.
+func (e *obsidianEnv) killedSync(t *testing.T, d time.Duration) bool {
+	t.Helper()
+	cmd := exec.Command(binary(t), "obsidian", "sync", "--vault", e.vault)
+	cmd.Env = append(os.Environ(), "TASKD_URL="+e.p.base, "TASKD_TOKEN="+e.token)
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+		return false
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		<-done
+		return true
+	}
 }
