@@ -126,7 +126,7 @@ func requireNothingChanges(t *testing.T, e *obsidianEnv) {
 	t.Helper()
 	before, tasks := e.snapshot(t), e.tasks(t)
 	out := e.mustSync(t)
-	require.Contains(t, out, "vault: 0 lines created, 0 updated, 0 deleted; server: 0 tasks created, 0 updated, 0 deleted; 0 projects created, 0 files created; 0 conflicts;")
+	require.Contains(t, out, "vault: 0 lines created, 0 updated, 0 deleted; server: 0 tasks created, 0 updated, 0 deleted; 0 projects created, 0 renamed, 0 files created; 0 conflicts;")
 	require.Equal(t, before, e.snapshot(t), out)
 	require.Equal(t, tasks, e.tasks(t))
 }
@@ -354,5 +354,31 @@ func TestObsidianSyncReportsLinesItCannotRead(t *testing.T) {
 	require.Contains(t, out, "not read: N.md:4: a task line without a title")
 	require.Contains(t, out, "server: 2 tasks created")
 	require.Contains(t, e.read(t, "N.md"), "\t\t- [ ] too deep\n- [ ] \n", "left alone")
+	requireNothingChanges(t, e)
+}
+
+// A renamed note renames its project; a line moved to another note moves
+// its task to that note's project.
+func TestObsidianSyncRenamesAndMoves(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "Old.md", "- [ ] stays\n- [ ] moves\n")
+	e.write(t, "Other.md", "- [ ] x\n")
+	e.mustSync(t)
+	require.NoError(t, os.MkdirAll(filepath.Join(e.vault, "Новое"), 0o755))
+	require.NoError(t, os.Rename(filepath.Join(e.vault, "Old.md"), filepath.Join(e.vault, "Новое/Имя.md")))
+	out := e.mustSync(t)
+	require.Contains(t, out, `server: renamed project "Old" to "Новое/Имя"`)
+	require.NoFileExists(t, filepath.Join(e.vault, "Old.md"))
+	requireNothingChanges(t, e)
+
+	text := e.read(t, "Новое/Имя.md")
+	lines := strings.SplitAfter(text, "\n")
+	e.write(t, "Новое/Имя.md", lines[0])
+	e.write(t, "Other.md", e.read(t, "Other.md")+lines[1])
+	out = e.mustSync(t)
+	tasks := e.tasks(t)
+	require.Equal(t, tasks["x"]["project_id"], tasks["moves"]["project_id"], out)
+	require.NotEqual(t, tasks["x"]["project_id"], tasks["stays"]["project_id"])
 	requireNothingChanges(t, e)
 }

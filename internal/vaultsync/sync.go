@@ -147,10 +147,10 @@ func (s *syncer) count(what string) { s.counts[what]++ }
 
 func (s *syncer) summary() {
 	c := s.counts
-	fmt.Fprintf(s.opts.Out, "vault: %d lines created, %d updated, %d deleted; server: %d tasks created, %d updated, %d deleted; %d projects created, %d files created; %d conflicts; %d lines not read\n",
+	fmt.Fprintf(s.opts.Out, "vault: %d lines created, %d updated, %d deleted; server: %d tasks created, %d updated, %d deleted; %d projects created, %d renamed, %d files created; %d conflicts; %d lines not read\n",
 		c["vault created"], c["vault updated"], c["vault deleted"],
 		c["server created"], c["server updated"], c["server deleted"],
-		c["project created"], c["file created"], c["conflict"], c["problem"])
+		c["project created"], c["project renamed"], c["file created"], c["conflict"], c["problem"])
 }
 
 // step counts a write and ends the process when the failure hook says so.
@@ -192,6 +192,12 @@ func (s *syncer) run() error {
 		s.server[t.ID] = t
 	}
 	s.listed = true
+
+	// A renamed note renames its project: a note without a project whose
+	// task lines all belong to one project that has no note.
+	if !s.opts.DryRun {
+		s.renameProjects(archived)
+	}
 
 	// Files for projects that have none.
 	for id, name := range s.projects {
@@ -386,7 +392,12 @@ func (s *syncer) run() error {
 			}
 		}
 		m.File = r.f.rel
-		if fields := diff(sv, m); len(fields) > 0 {
+		fields := diff(sv, m)
+		// Which note a line is in is the vault's, like its nesting.
+		if pid, ok := s.projByNm[strings.ToLower(r.f.project)]; ok && pid != srv.ProjectID && pid > 0 {
+			fields["project_id"] = pid
+		}
+		if len(fields) > 0 {
 			patches = append(patches, patch{id, r, v, m, fields})
 			return
 		}
@@ -887,4 +898,45 @@ func sortedKeys(m map[string]any) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func (s *syncer) renameProjects(archived map[int64]bool) {
+	for _, f := range s.files {
+		if _, ok := s.projByNm[strings.ToLower(f.project)]; ok {
+			continue
+		}
+		from := int64(0)
+		for _, l := range f.f.Lines {
+			if l.Task == nil || l.Task.ID == 0 {
+				continue
+			}
+			t, ok := s.server[l.Task.ID]
+			if !ok {
+				continue
+			}
+			if from != 0 && t.ProjectID != from {
+				from = -1
+				break
+			}
+			from = t.ProjectID
+		}
+		if from <= 0 || archived[from] {
+			continue
+		}
+		old := s.projects[from]
+		if s.byName[strings.ToLower(old)] != nil {
+			continue // its note is still there: lines were moved, not the note
+		}
+		s.step()
+		var p apiProject
+		if err := s.api.do(s.ctx, "PATCH", "/v1/projects/"+strconv.FormatInt(from, 10), "", map[string]any{"name": f.project}, &p); err != nil {
+			s.fail("renaming project %q to %q for %s: %v", old, f.project, f.rel, err)
+			continue
+		}
+		delete(s.projByNm, strings.ToLower(old))
+		s.projects[from] = f.project
+		s.projByNm[strings.ToLower(f.project)] = from
+		s.printf("server: renamed project %q to %q (its note was renamed to %s)", old, f.project, f.rel)
+		s.count("project renamed")
+	}
 }
