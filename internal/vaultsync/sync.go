@@ -277,7 +277,18 @@ func (s *syncer) run() error {
 		}
 		return a.i < b.i
 	})
+	goneRefs := make([]ref, 0, len(gone))
 	for r := range gone {
+		goneRefs = append(goneRefs, r)
+	}
+	sort.Slice(goneRefs, func(i, j int) bool {
+		a, b := goneRefs[i], goneRefs[j]
+		if a.f != b.f {
+			return order[a.f] < order[b.f]
+		}
+		return a.i < b.i
+	})
+	for _, r := range goneRefs {
 		id := r.task().ID
 		r.f.removed[r.i] = true
 		delete(s.st.Tasks, id)
@@ -513,8 +524,12 @@ func (s *syncer) run() error {
 		}
 		added[id] = t
 		sv.File = f.rel
+		why := "new on the server"
+		if _, ok := s.st.Tasks[id]; ok {
+			why = "its line was removed, but the task changed on the server since"
+		}
 		s.st.Tasks[id] = sv
-		s.printf("vault: added a line for task %d to %s", id, f.rel)
+		s.printf("vault: added a line for task %d to %s (%s)", id, f.rel, why)
 		s.count("vault created")
 	}
 	for _, id := range deletes {
