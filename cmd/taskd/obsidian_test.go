@@ -382,3 +382,23 @@ func TestObsidianSyncRenamesAndMoves(t *testing.T) {
 	require.NotEqual(t, tasks["x"]["project_id"], tasks["stays"]["project_id"])
 	requireNothingChanges(t, e)
 }
+
+// A task moved to another project on the server moves its line (and its
+// subtasks' lines) to that project's note.
+func TestObsidianSyncServerMoveMovesTheLine(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "A.md", "# A\n- [ ] mover 📅 2026-12-01\n\t- [ ] its sub\n- [ ] stays\n")
+	e.write(t, "B.md", "- [ ] b\n")
+	e.mustSync(t)
+	tasks := e.tasks(t)
+	code, _ := e.p.call(t, "PATCH", fmt.Sprintf("/v1/tasks/%v", tasks["mover"]["id"]), e.token, fmt.Sprintf(`{"project_id": %v}`, tasks["b"]["project_id"]))
+	require.Equal(t, http.StatusOK, code)
+	out := e.mustSync(t)
+	require.Equal(t, "# A\n- [ ] stays ^taskd-"+fmt.Sprint(tasks["stays"]["id"])+"\n", e.read(t, "A.md"), out)
+	require.Equal(t, fmt.Sprintf("- [ ] b ^taskd-%v\n- [ ] mover 📅 2026-12-01 ^taskd-%v\n\t- [ ] its sub ^taskd-%v\n", tasks["b"]["id"], tasks["mover"]["id"], tasks["its sub"]["id"]), e.read(t, "B.md"))
+	after := e.tasks(t)
+	require.Equal(t, tasks["b"]["project_id"], after["mover"]["project_id"])
+	require.Equal(t, tasks["b"]["project_id"], after["its sub"]["project_id"])
+	requireNothingChanges(t, e)
+}

@@ -365,6 +365,7 @@ func (s *syncer) run() error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	movedTo := map[ref]*vfile{}
 	merge := func(id int64) {
 		r := s.vault[id]
 		srv := s.server[id]
@@ -404,9 +405,35 @@ func (s *syncer) run() error {
 		}
 		m.File = r.f.rel
 		fields := diff(sv, m)
-		// Which note a line is in is the vault's, like its nesting.
+		// Which note a line is in: moved in the vault, the task moves; moved
+		// on the server (the line is where it was), the line moves, with
+		// its subtasks' lines.
+		l := r.f.f.Lines[r.i]
 		if pid, ok := s.projByNm[strings.ToLower(r.f.project)]; ok && pid != srv.ProjectID && pid > 0 {
-			fields["project_id"] = pid
+			target := s.byName[strings.ToLower(s.projects[srv.ProjectID])]
+			switch {
+			case l.Depth == 1 && movedTo[ref{r.f, l.Parent}] != nil:
+				m.File = movedTo[ref{r.f, l.Parent}].rel // moved with its parent
+			case hasBase && b.File == r.f.rel && target != nil && l.Depth == 0:
+				r.f.removed[r.i] = true
+				t := r.task()
+				target.tail = append(target.tail, t)
+				for j := r.i + 1; j < len(r.f.f.Lines); j++ {
+					if c := r.f.f.Lines[j]; c.Task != nil && c.Parent == r.i {
+						r.f.removed[j] = true
+						if target.tailSub == nil {
+							target.tailSub = map[*tasksmd.Task][]*tasksmd.Task{}
+						}
+						target.tailSub[t] = append(target.tailSub[t], c.Task)
+					}
+				}
+				movedTo[r] = target
+				m.File = target.rel
+				s.printf("vault: moved %s to %s (task %d was moved to project %q on the server)", r.where(), target.rel, id, s.projects[srv.ProjectID])
+				s.count("vault updated")
+			default:
+				fields["project_id"] = pid
+			}
 		}
 		if len(fields) > 0 {
 			patches = append(patches, patch{id, r, v, m, fields})
@@ -442,7 +469,7 @@ func (s *syncer) run() error {
 		s.printf("server: updated task %d from %s (%s)", p.id, p.r.where(), strings.Join(sortedKeys(p.fields), ", "))
 		s.count("server updated")
 		m := serverFields(&out)
-		m.File = p.r.f.rel
+		m.File = p.m.File
 		m.Parent = p.m.Parent
 		s.applyLine(p.r, p.v, m, &out)
 		s.st.Tasks[p.id] = m
@@ -823,7 +850,11 @@ func (f *vfile) render() string {
 	for _, t := range f.tail {
 		write(t.String(), eol)
 		for _, sub := range f.tailSub[t] {
-			write(tasksmd.SubtaskIndent+sub.String(), eol)
+			if sub.Mark() != "" {
+				write(sub.String(), eol) // a moved line keeps its indentation
+			} else {
+				write(tasksmd.SubtaskIndent+sub.String(), eol)
+			}
 		}
 	}
 	return b.String()
