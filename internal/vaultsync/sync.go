@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path"
@@ -168,6 +169,7 @@ func (s *syncer) run() error {
 		return fmt.Errorf("reading the sync state: %w", err)
 	}
 	s.st = st
+	read := maps.Clone(st.Tasks)
 	if err := s.readVault(); err != nil {
 		return err
 	}
@@ -325,7 +327,10 @@ func (s *syncer) run() error {
 		}
 	}
 	if changed && !s.opts.DryRun {
-		if err := s.st.save(s.opts.Vault); err != nil {
+		// The keys only: the tasks as they were read (this run's decisions
+		// are saved once their effects are written).
+		early := &State{Version: s.st.Version, Tasks: read, Pending: s.st.Pending}
+		if err := early.save(s.opts.Vault); err != nil {
 			return fmt.Errorf("writing the sync state: %w", err)
 		}
 	}
