@@ -32,13 +32,21 @@ var pgbenchScripts = map[string]func(b *bench) string{
 			"due_before": "NULL", "due_after": "NULL", "overdue": "NULL", "today": "current_date", "max_rows": "51",
 		}) + ";\nRESET plan_cache_mode;\n"
 	},
-	"create-task": func(b *bench) string {
-		return b.vars() + "BEGIN;\n" +
+	// taskd opens every write transaction SERIALIZABLE (db.InTx); so does
+	// the ceiling.
+	"create-task": createTaskScript("BEGIN ISOLATION LEVEL SERIALIZABLE"),
+}
+
+// createTaskScript is create-task's statement in a transaction opened
+// with begin.
+func createTaskScript(begin string) func(b *bench) string {
+	return func(b *bench) string {
+		return b.vars() + begin + ";\n" +
 			b.sql("TaskCreate", map[string]string{"project_id": ":project", "parent_task_id": "NULL", "title": "'bench'",
 				"description": "NULL", "status": "'todo'", "priority": "'medium'", "due_date": "NULL", "estimated_hours": "NULL",
 				"names": "ARRAY['tag-' || :t1, 'tag-' || (:t1 % 50 + 1), 'new-' || :client_id || '-' || :n]"}) + ";\n" +
 			"COMMIT;\n"
-	},
+	}
 }
 
 func (b *bench) vars() string {
@@ -88,26 +96,49 @@ func (b *bench) sql(name string, values map[string]string) string {
 	panic("taskbench: no query " + name)
 }
 
-var tpsLine = regexp.MustCompile(`tps = ([0-9.]+)`)
+var (
+	tpsLine       = regexp.MustCompile(`tps = ([0-9.]+)`)
+	processedLine = regexp.MustCompile(`number of transactions actually processed: ([0-9]+)`)
+	failedLine    = regexp.MustCompile(`number of failed transactions: ([0-9]+)`)
+	retriedLine   = regexp.MustCompile(`number of transactions retried: ([0-9]+)`)
+)
+
+// pgbenchOut is what a pgbench run reports.
+type pgbenchOut struct {
+	tps                        float64
+	processed, failed, retried int
+}
 
 // runPgbench runs the script at the same concurrency through the same
 // proxy (so the same network path) and returns transactions per second.
 func (b *bench) runPgbench(ctx context.Context, work, name string, script func(*bench) string, n int, d time.Duration) float64 {
+	out, err := b.pgbench(ctx, work, name, script, n, d)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pgbench %s failed: %v\n", name, err)
+		return 0
+	}
+	return out.tps
+}
+
+// pgbench runs a script; a transaction that fails to serialize is tried
+// again, up to ten times, as taskd does.
+func (b *bench) pgbench(ctx context.Context, work, name string, script func(*bench) string, n int, d time.Duration) (pgbenchOut, error) {
+	var res pgbenchOut
 	bin, err := pglocal.BinDir()
 	if err != nil {
-		return 0
+		return res, err
 	}
 	path := filepath.Join(work, name+".pgbench")
 	if err := os.WriteFile(path, []byte(script(b)), 0o644); err != nil {
-		return 0
+		return res, err
 	}
 	host, port, _ := strings.Cut(b.proxy.addr(), ":")
 	u, err := url.Parse(b.dbURL)
 	if err != nil {
-		return 0
+		return res, err
 	}
 	password, _ := u.User.Password()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pgbench"), "-n", "-M", "prepared",
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pgbench"), "-n", "-M", "prepared", "--max-tries", "10",
 		"-c", strconv.Itoa(n), "-j", "2", "-T", strconv.Itoa(int(d.Seconds())),
 		"-h", host, "-p", port, "-U", u.User.Username(), "-f", path, "taskd")
 	// In the environment, not on the command line, where ps shows it.
@@ -115,9 +146,16 @@ func (b *bench) runPgbench(ctx context.Context, work, name string, script func(*
 	out, err := cmd.CombinedOutput()
 	m := tpsLine.FindSubmatch(out)
 	if err != nil || m == nil {
-		fmt.Fprintf(os.Stderr, "pgbench %s failed: %v\n%s\n", name, err, out)
+		return res, fmt.Errorf("%v\n%s", err, out)
+	}
+	res.tps, _ = strconv.ParseFloat(string(m[1]), 64)
+	count := func(re *regexp.Regexp) int {
+		if m := re.FindSubmatch(out); m != nil {
+			n, _ := strconv.Atoi(string(m[1]))
+			return n
+		}
 		return 0
 	}
-	tps, _ := strconv.ParseFloat(string(m[1]), 64)
-	return tps
+	res.processed, res.failed, res.retried = count(processedLine), count(failedLine), count(retriedLine)
+	return res, nil
 }

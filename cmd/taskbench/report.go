@@ -12,16 +12,16 @@ import (
 func printResults(w io.Writer, c config, results []result) {
 	fmt.Fprintf(w, "taskbench: %s each, concurrency %d, db latency %s each way, pool %d, %d tasks; %d cores, %s\n\n",
 		c.duration, c.concurrency, c.dbLatency, c.maxConns, c.tasks, runtime.NumCPU(), cpuModel())
-	fmt.Fprintf(w, "| %-30s | %7s | %9s | %8s | %8s | %6s | %11s | %13s | %10s | %12s |\n",
-		"scenario", "clients", "req/s", "p50 ms", "p99 ms", "errors", "SQL RT/req", "taskd CPU ms", "pg CPU ms", "vs pgbench")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dash(32), dash(9), dash(11), dash(10), dash(10), dash(8), dash(13), dash(15), dash(12), dash(14))
+	fmt.Fprintf(w, "| %-30s | %7s | %9s | %8s | %8s | %6s | %11s | %13s | %10s | %12s | %10s |\n",
+		"scenario", "clients", "req/s", "p50 ms", "p99 ms", "errors", "SQL RT/req", "taskd CPU ms", "pg CPU ms", "vs pgbench", "retries/req")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dash(32), dash(9), dash(11), dash(10), dash(10), dash(8), dash(13), dash(15), dash(12), dash(14), dash(12))
 	for _, r := range results {
 		ceiling := "-"
 		if r.ceiling > 0 {
 			ceiling = fmt.Sprintf("%.0f%% of %.0f", 100*r.rps()/r.ceiling, r.ceiling)
 		}
-		fmt.Fprintf(w, "| %-30s | %7d | %9.0f | %8.2f | %8.2f | %6d | %11.2f | %13.3f | %10.3f | %12s |\n",
-			r.name, r.concurrency, r.rps(), ms(r.p50), ms(r.p99), r.errors, r.roundTrips, r.taskdCPU, r.pgCPU, ceiling)
+		fmt.Fprintf(w, "| %-30s | %7d | %9.0f | %8.2f | %8.2f | %6d | %11.2f | %13.3f | %10.3f | %12s | %10.3f |\n",
+			r.name, r.concurrency, r.rps(), ms(r.p50), ms(r.p99), r.errors, r.roundTrips, r.taskdCPU, r.pgCPU, ceiling, r.retries)
 	}
 	for _, r := range results {
 		if r.errors > 0 {

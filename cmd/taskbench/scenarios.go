@@ -72,6 +72,9 @@ func (b *bench) request(method, path, body string) *http.Request {
 	return req
 }
 
+// txRetries is taskd's count of write transactions run again.
+const txRetries = "taskd_tx_retries_total"
+
 // result is one row of the report.
 type result struct {
 	name        string
@@ -83,6 +86,7 @@ type result struct {
 	roundTrips  float64 // SQL round trips per request
 	taskdCPU    float64 // ms per request
 	pgCPU       float64 // ms per request
+	retries     float64 // write transactions taskd ran again (serialization failures, deadlocks) per request
 	firstError  string
 	ceiling     float64 // pgbench transactions/s with the same SQL; 0: none
 }
@@ -94,11 +98,13 @@ func (b *bench) measure(ctx context.Context, name string, sc scenario, n int, d 
 	// Warm up: connections, prepared statements, caches.
 	b.drive(ctx, sc, min(n, 32), 500*time.Millisecond)
 
+	tx0 := b.scrape(txRetries)[txRetries]
 	rt0, tc0, pc0 := b.proxy.roundTrips.Load(), cpuOf([]int{b.taskdPID}), cpuOf(b.pgPIDs())
 	start := time.Now()
 	lat, errs, first := b.drive(ctx, sc, n, d)
 	elapsed := time.Since(start)
 	rt1, tc1, pc1 := b.proxy.roundTrips.Load(), cpuOf([]int{b.taskdPID}), cpuOf(b.pgPIDs())
+	tx1 := b.scrape(txRetries)[txRetries]
 
 	r := result{name: name, concurrency: n, requests: len(lat), errors: errs, elapsed: elapsed, firstError: first}
 	if len(lat) > 0 {
@@ -109,6 +115,7 @@ func (b *bench) measure(ctx context.Context, name string, sc scenario, n int, d 
 		r.roundTrips = float64(rt1-rt0) / per
 		r.taskdCPU = float64((tc1 - tc0).Microseconds()) / 1000 / per
 		r.pgCPU = float64((pc1 - pc0).Microseconds()) / 1000 / per
+		r.retries = (tx1 - tx0) / per
 	}
 	return r
 }
@@ -134,7 +141,11 @@ func (b *bench) drive(ctx context.Context, sc scenario, n int, d time.Duration) 
 				req := sc(b, rnd, c, i)
 				t0 := time.Now()
 				res, err := b.client.Do(req)
+				var problem []byte
 				if err == nil {
+					if res.StatusCode >= 300 && myFirst == "" {
+						problem, _ = io.ReadAll(io.LimitReader(res.Body, 300))
+					}
 					_, _ = io.Copy(io.Discard, res.Body)
 					res.Body.Close()
 				}
@@ -148,7 +159,7 @@ func (b *bench) drive(ctx context.Context, sc scenario, n int, d time.Duration) 
 				case res.StatusCode >= 300:
 					myErrs++
 					if myFirst == "" {
-						myFirst = fmt.Sprintf("%s %s: %d", req.Method, req.URL.Path, res.StatusCode)
+						myFirst = fmt.Sprintf("%s %s: %d %s", req.Method, req.URL.Path, res.StatusCode, problem)
 					}
 				default:
 					mine = append(mine, took)

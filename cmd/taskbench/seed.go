@@ -22,9 +22,22 @@ type seed struct {
 // seedData signs up through the API (for a real token) and writes the
 // rest with SQL, which is faster than 10 000 POSTs and not what is measured.
 func (b *bench) seedData(ctx context.Context) error {
-	res, err := b.client.Post(b.base+"/v1/users", "application/json", bytes.NewReader([]byte(`{"name":"bench"}`)))
+	s, token, err := b.seedUser(ctx, "bench", b.cfg.tasks)
 	if err != nil {
 		return err
+	}
+	b.seed, b.token = s, token
+	return nil
+}
+
+// seedUser signs up a user and gives it what seedData describes: a
+// fresh user for a measurement that must not share its quotas (tasks,
+// tags) with earlier ones.
+func (b *bench) seedUser(ctx context.Context, name string, tasks int) (seed, string, error) {
+	var s seed
+	res, err := b.client.Post(b.base+"/v1/users", "application/json", bytes.NewReader([]byte(fmt.Sprintf(`{"name":%q}`, name))))
+	if err != nil {
+		return s, "", err
 	}
 	var signUp struct {
 		User  struct{ ID int64 }
@@ -33,22 +46,24 @@ func (b *bench) seedData(ctx context.Context) error {
 	err = json.NewDecoder(res.Body).Decode(&signUp)
 	res.Body.Close()
 	if err != nil || res.StatusCode != http.StatusCreated {
-		return fmt.Errorf("sign-up: %d %v", res.StatusCode, err)
+		return s, "", fmt.Errorf("sign-up: %d %v", res.StatusCode, err)
 	}
-	b.token = signUp.Token
-	b.seed.userID = signUp.User.ID
+	s.userID = signUp.User.ID
+	return s, signUp.Token, b.seedRows(ctx, &s, tasks)
+}
 
+func (b *bench) seedRows(ctx context.Context, s *seed, tasks int) error {
 	conn, err := pgx.Connect(ctx, b.dbURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	u := b.seed.userID
+	u := s.userID
 	rows, err := conn.Query(ctx, `INSERT INTO projects (user_id, name) SELECT $1, 'Project ' || i FROM generate_series(1, 10) i RETURNING id`, u)
 	if err != nil {
 		return err
 	}
-	b.seed.projects, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	s.projects, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		return err
 	}
@@ -56,9 +71,9 @@ func (b *bench) seedData(ctx context.Context) error {
 		return err
 	}
 	for i := 1; i <= 50; i++ {
-		b.seed.tags = append(b.seed.tags, fmt.Sprintf("tag-%d", i))
+		s.tags = append(s.tags, fmt.Sprintf("tag-%d", i))
 	}
-	b.seed.words = []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"}
+	s.words = []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"}
 	rows, err = conn.Query(ctx, `
 		INSERT INTO tasks (user_id, project_id, title, description, status, priority, due_date, estimated_hours, completed_at)
 		SELECT $1, ($2::bigint[])[1 + i % 10],
@@ -70,11 +85,11 @@ func (b *bench) seedData(ctx context.Context) error {
 		       CASE WHEN i % 2 = 0 THEN (i % 16) / 2.0 END,
 		       CASE WHEN i % 4 = 2 THEN now() END
 		FROM generate_series(1, $4) i
-		RETURNING id`, u, b.seed.projects, b.seed.words, b.cfg.tasks)
+		RETURNING id`, u, s.projects, s.words, tasks)
 	if err != nil {
 		return err
 	}
-	b.seed.taskIDs, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	s.taskIDs, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		return err
 	}
