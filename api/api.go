@@ -51,10 +51,8 @@ type Options struct {
 	// there would seem to succeed and then hear nothing (it lands on a
 	// pooled server connection that the proxy hands to others). So nothing
 	// listens: the token cache stays off (every request checks its token
-	// in the database, so a revocation applies at once), change streams
-	// read the log every second (as they do while their LISTEN connection
-	// is down), and webhook delivery finds new events with its one-second
-	// poll.
+	// in the database, so a revocation applies at once). Change streams
+	// and webhook delivery poll the database in any case.
 	NoListen bool
 	// RateLimits limit requests per user and per client address; the
 	// zero value turns them off.
@@ -74,6 +72,9 @@ type Options struct {
 	// nil: the wall clock. Tests set it so that dates do not shift under
 	// them at midnight UTC.
 	Now func() time.Time
+	// StreamPoll is how often the process looks for changes to wake its
+	// change streams with; zero: every 40 ms.
+	StreamPoll time.Duration
 	// StreamHeartbeat is how often an idle change stream sends a comment
 	// line; zero: every 15 s.
 	StreamHeartbeat time.Duration
@@ -110,7 +111,6 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	}
 	s := &server{opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool), tokens: newTokenCache(), limits: newRateLimiter(opts.RateLimits), usage: newUsageCache(opts.Quotas), changes: newChangeHub()}
 	s.webhooks = newWebhookDeliverer(opts.Webhooks, nil, s.log)
-	s.changes.onWebhooks = s.webhooks.poke
 	if pool != nil {
 		s.pool = &db.Pool{Pool: pool, AcquireTimeout: opts.AcquireTimeout}
 		s.webhooks.pool = s.pool
@@ -124,12 +124,8 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 		go s.health.closeWhenDone(opts.Background)
 		if !opts.NoListen {
 			go s.tokens.listen(opts.Background, pool, opts.ListenConfig, s.log)
-			listenCfg := pool.Config().ConnConfig
-			if opts.ListenConfig != nil {
-				listenCfg = opts.ListenConfig
-			}
-			go s.changes.listen(opts.Background, listenCfg.Copy(), s.log)
 		}
+		go s.changes.poll(opts.Background, s.pool, s.streamPoll(), s.log)
 		go s.webhooks.run(opts.Background)
 	}
 

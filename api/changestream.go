@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,29 +23,26 @@ import (
 // request deadline and the server's write timeout.
 const changeStreamPath = "/v1/changes/stream"
 
-// changesChannel is where the change log's triggers NOTIFY a user's id on
-// commit.
-const changesChannel = "taskd_changes"
-
-// webhooksChannel is where the outbox's triggers NOTIFY new deliveries.
-const webhooksChannel = "taskd_webhooks"
-
 // defaultHeartbeat keeps idle streams (and the proxies in between) open.
 const defaultHeartbeat = 15 * time.Second
 
-// changeHub fans the change log's notifications out to this process's
-// streams (and new webhook deliveries to its deliverer) over one LISTEN
-// connection, however many streams there are: a
-// stream costs memory, not a database connection. A notification only
-// wakes the streams of its user; each then reads the log from its own
-// position, so a missed or merged notification loses nothing as long as
-// some later wake-up comes (the hub wakes every stream after it
-// reconnects, and streams poll while it is down).
+// defaultStreamPoll is how often a process looks for changes to wake its
+// streams with: the commit-to-event latency is at most about this.
+const defaultStreamPoll = 40 * time.Millisecond
+
+// changeHub wakes this process's streams when their users' changes reach
+// the log, however many streams there are: a stream costs memory, not a
+// database connection or a query of its own while nothing happens. One
+// poller per process reads, every defaultStreamPoll, which users have
+// changes past the horizon it last saw (one indexed statement, through
+// the pool, so it works behind a transaction pooler too), and wakes only
+// their streams; each stream then reads the log from its own position,
+// so a merged wake-up loses nothing. Writes send no NOTIFY for this:
+// PostgreSQL makes notifying transactions commit one at a time.
 type changeHub struct {
-	mu         sync.Mutex
-	streams    map[int64]map[*changeSub]struct{}
-	listening  atomic.Bool
-	onWebhooks func() // new webhook deliveries were queued
+	mu        sync.Mutex
+	streams   map[int64]map[*changeSub]struct{}
+	listening atomic.Bool // the poller is current; streams poll themselves while it is not
 }
 
 type changeSub struct {
@@ -103,90 +100,37 @@ func (h *changeHub) wakeWhere(match func(*changeSub) bool) {
 	}
 }
 
-// listen keeps the LISTEN connection until ctx ends, reconnecting after a
-// second when it drops.
-func (h *changeHub) listen(ctx context.Context, cfg *pgx.ConnConfig, log *slog.Logger) {
+// poll follows the log until ctx ends, waking the streams of every user
+// whose changes pass the horizon. It starts at the horizon: streams read
+// what came before on their own.
+func (h *changeHub) poll(ctx context.Context, pool *db.Pool, every time.Duration, log *slog.Logger) {
+	pos := changePosition{Xid: math.MaxInt64} // the first read only learns the horizon
+	started := false
 	for ctx.Err() == nil {
-		err := h.listenOnce(ctx, cfg)
-		h.listening.Store(false)
-		if ctx.Err() != nil {
-			return
+		rows, err := db.New(pool).ChangesTouched(ctx, db.ChangesTouchedParams{AfterXid: pos.Xid, AfterID: pos.ID})
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if h.listening.Swap(false) {
+				log.Warn("following the change log failed; streams read it every second until it is back", "err", err)
+			}
+		case err == nil:
+			for _, r := range rows {
+				if r.UserID != nil && started {
+					h.wake(*r.UserID)
+				}
+			}
+			if next := horizonPosition(0, rows[0].Horizon); !started || pos.before(next) {
+				pos = next
+			}
+			started = true
+			h.listening.Store(true)
 		}
-		log.Warn("change notifications lost; streams poll the log until they are back", "err", err)
 		select {
 		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
+		case <-time.After(every):
 		}
 	}
-}
-
-// hubDeafAfter is how long the hub may hear nothing before it treats its
-// connection as dead: it also listens to the token cache's heartbeat
-// pings (every process sends four a second), so silence means a
-// connection that died without closing. Streams poll from hubQuietAfter.
-const (
-	hubQuietAfter = 1500 * time.Millisecond
-	hubDeafAfter  = 5 * time.Second
-)
-
-func (h *changeHub) listenOnce(parent context.Context, cfg *pgx.ConnConfig) error {
-	ctx, cancel := context.WithCancelCause(parent)
-	defer cancel(nil)
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeQuietly(ctx, conn)
-	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel+"; LISTEN "+webhooksChannel+"; LISTEN "+tokenChannel); err != nil {
-		return err
-	}
-	var heard atomic.Int64
-	heard.Store(time.Now().UnixNano())
-	go func() { // the watchdog of a connection that may die silently
-		tick := time.NewTicker(hubQuietAfter / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			quiet := time.Since(time.Unix(0, heard.Load()))
-			h.listening.Store(quiet < hubQuietAfter)
-			if quiet >= hubDeafAfter {
-				cancel(fmt.Errorf("no notification for %s", quiet.Round(time.Second)))
-				return
-			}
-		}
-	}()
-	h.listening.Store(true)
-	h.wakeWhere(func(*changeSub) bool { return true }) // what happened while deaf
-	if h.onWebhooks != nil {
-		h.onWebhooks()
-	}
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			if cause := context.Cause(ctx); cause != nil && parent.Err() == nil {
-				return cause
-			}
-			return err
-		}
-		heard.Store(time.Now().UnixNano())
-		if n.Channel == tokenChannel {
-			continue // a heartbeat or a revocation: the token cache's business
-		}
-		if n.Channel == webhooksChannel {
-			if h.onWebhooks != nil {
-				h.onWebhooks()
-			}
-			continue
-		}
-		if user, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
-			h.wake(user)
-		}
-	}
+	h.listening.Store(false)
 }
 
 type ChangeStreamInput struct {
@@ -320,6 +264,13 @@ func (s *server) followChanges(ctx context.Context, w io.Writer, sub *changeSub,
 func (s *server) tokenStillValid(ctx context.Context, hash []byte) bool {
 	_, err := s.tokens.user(hash, func() (db.User, error) { return db.New(s.pool).TokenUser(ctx, hash) })
 	return !errors.Is(err, pgx.ErrNoRows)
+}
+
+func (s *server) streamPoll() time.Duration {
+	if s.opts.StreamPoll > 0 {
+		return s.opts.StreamPoll
+	}
+	return defaultStreamPoll
 }
 
 func (s *server) heartbeat() time.Duration {

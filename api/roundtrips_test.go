@@ -31,9 +31,10 @@ func (c *roundTripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, dat
 // background tells the statements that are not the route's own: the
 // token lookup (the token cache's business: one when the cache is off,
 // as on a loaded machine whose heartbeat runs late) and the server's
-// background work on the same pool (webhook claims, expiry, pruning).
+// background work on the same pool (the change poller, webhook claims,
+// expiry, pruning), told by the name sqlc puts in each statement.
 func background(sql string) bool {
-	for _, marker := range []string{"secret_hash = ", "SKIP LOCKED", "DELETE FROM idempotency_keys", "DELETE FROM changes"} {
+	for _, marker := range []string{"name: TokenUser ", "name: WebhookClaim ", "name: ChangesTouched ", "name: IdempotencyExpire ", "name: ChangesPrune "} {
 		if strings.Contains(sql, marker) {
 			return true
 		}

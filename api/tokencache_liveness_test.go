@@ -154,8 +154,8 @@ func TestTokenCacheServesReadsWhileListenerIsAlive(t *testing.T) {
 		return r.b.count(`SELECT count(*) FROM pg_stat_activity WHERE application_name = 'taskd-listener-a'`)
 	}
 	require.Eventually(t, func() bool { return r.cachedOnA(r.a.token) }, 10*time.Second, 10*time.Millisecond)
-	require.Eventually(t, func() bool { return listeners() == 2 }, 5*time.Second, 10*time.Millisecond,
-		"the token cache's and the change hub's LISTEN connections use ListenConfig")
+	require.Eventually(t, func() bool { return listeners() == 1 }, 5*time.Second, 10*time.Millisecond,
+		"the token cache's LISTEN connection uses ListenConfig")
 	before := r.lookups.n.Load()
 	for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline); {
 		r.a.do("GET", "/v1/me", nil).requireStatus(http.StatusOK)
@@ -168,7 +168,7 @@ func TestTokenCacheServesReadsWhileListenerIsAlive(t *testing.T) {
 	}
 	require.Equal(t, 2, pingers(), "a's and b's heartbeats")
 	stop()
-	require.Eventually(t, func() bool { return listeners() == 0 }, 5*time.Second, 10*time.Millisecond, "a's LISTEN connections close")
+	require.Eventually(t, func() bool { return listeners() == 0 }, 5*time.Second, 10*time.Millisecond, "a's LISTEN connection closes")
 	require.Eventually(t, func() bool { return pingers() == 1 }, 5*time.Second, 10*time.Millisecond, "a's heartbeat stops")
 }
 
@@ -180,7 +180,7 @@ func TestTokenCacheReplacesSilentlyDeadListener(t *testing.T) {
 	secret, path := r.newToken("later")
 	require.Eventually(t, func() bool { return r.cachedOnA(secret) }, 10*time.Second, 10*time.Millisecond)
 
-	before := proxy.connections() // the token cache's and the change hub's
+	before := proxy.connections() // the token cache's
 	proxy.freeze()                // new connections through the proxy still work
 	frozen := time.Now()
 	require.Eventually(t, func() bool { return !r.cachedOnA(secret) }, 2*time.Second, 10*time.Millisecond, "the cache turns off")

@@ -38,8 +38,9 @@ type WebhookOptions struct {
 	RetrySchedule []time.Duration
 	// Timeout bounds one delivery (default 10 s).
 	Timeout time.Duration
-	// Poll is how often due retries are looked for (default 1 s); new
-	// events wake the deliverer at once.
+	// Poll is how often due deliveries are looked for (default 200 ms):
+	// writes send no NOTIFY (PostgreSQL would make notifying commits take
+	// turns), so this bounds how soon a new event goes out.
 	Poll time.Duration
 	// Concurrency bounds deliveries in flight in this process (default 16).
 	Concurrency int
@@ -83,7 +84,7 @@ func newWebhookDeliverer(opts WebhookOptions, pool *db.Pool, log *slog.Logger) *
 		w.Timeout = 10 * time.Second
 	}
 	if w.Poll <= 0 {
-		w.Poll = time.Second
+		w.Poll = 200 * time.Millisecond
 	}
 	if w.Concurrency <= 0 {
 		w.Concurrency = 16
@@ -104,7 +105,7 @@ func newWebhookDeliverer(opts WebhookOptions, pool *db.Pool, log *slog.Logger) *
 	return w
 }
 
-// poke wakes the deliverer: new events are in the outbox.
+// poke wakes the deliverer: a delivery slot came free.
 func (w *webhookDeliverer) poke() {
 	select {
 	case w.wake <- struct{}{}:
@@ -130,6 +131,7 @@ func (w *webhookDeliverer) run(ctx context.Context) {
 		for _, d := range claimed {
 			slots <- struct{}{}
 			go func() {
+				defer w.poke() // a slot is free: more may be due
 				defer func() { <-slots }()
 				w.deliver(context.WithoutCancel(ctx), d)
 			}()

@@ -217,3 +217,49 @@ func (q *Queries) ChangesPrune(ctx context.Context, before time.Time) (int64, er
 	err := row.Scan(&count)
 	return count, err
 }
+
+const changesTouched = `-- name: ChangesTouched :many
+WITH horizon AS (
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
+), touched AS (
+    SELECT DISTINCT c.user_id FROM changes c
+    WHERE (c.xid, c.id) > ($1::bigint, $2::bigint)
+      AND c.xid < (SELECT xmin FROM horizon)
+)
+SELECT horizon.xmin::bigint AS horizon, touched.user_id
+FROM horizon LEFT JOIN touched ON true
+`
+
+type ChangesTouchedParams struct {
+	AfterXid int64
+	AfterID  int64
+}
+
+type ChangesTouchedRow struct {
+	Horizon int64
+	UserID  *int64
+}
+
+// ChangesTouched is what each process's stream poller reads: the users
+// with changes after the position (after_xid, after_id) and below the
+// horizon, and the horizon itself, from one snapshot (an empty result is
+// one row with a NULL user).
+func (q *Queries) ChangesTouched(ctx context.Context, arg ChangesTouchedParams) ([]ChangesTouchedRow, error) {
+	rows, err := q.db.Query(ctx, changesTouched, arg.AfterXid, arg.AfterID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ChangesTouchedRow{}
+	for rows.Next() {
+		var i ChangesTouchedRow
+		if err := rows.Scan(&i.Horizon, &i.UserID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

@@ -85,7 +85,6 @@ CREATE FUNCTION public.changes_deleted() RETURNS trigger
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, TG_ARGV[0]::change_entity, id FROM old_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM old_rows) u;
     IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM old_rows)) THEN
         -- A delete's data is the id and, for a task, its project.
         PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', o.user_id, 'type', TG_ARGV[0] || '.deleted',
@@ -110,7 +109,6 @@ CREATE FUNCTION public.changes_inserted() RETURNS trigger
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, TG_ARGV[0]::change_entity, id FROM new_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM new_rows)) THEN
         PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', n.user_id, 'type', TG_ARGV[0] || '.created',
                                 'data', webhook_data(TG_ARGV[0]::change_entity, n.user_id, n.id))))
@@ -131,7 +129,6 @@ CREATE FUNCTION public.changes_task_tags_added() RETURNS trigger
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT DISTINCT user_id, 'task'::change_entity, task_id FROM new_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     RETURN NULL;
 END
 $$;
@@ -147,7 +144,6 @@ CREATE FUNCTION public.changes_task_tags_removed() RETURNS trigger
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT DISTINCT user_id, 'task'::change_entity, task_id FROM old_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM old_rows) u;
     RETURN NULL;
 END
 $$;
@@ -164,7 +160,6 @@ BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, 'task'::change_entity, task_id FROM new_rows
     UNION SELECT user_id, 'task'::change_entity, task_id FROM old_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     RETURN NULL;
 END
 $$;
@@ -182,7 +177,6 @@ BEGIN
     SELECT n.user_id, TG_ARGV[0]::change_entity, n.id
     FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
     WHERE n.version <> o.version;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM new_rows)) THEN
         -- task.completed besides task.updated when a task's status became done.
         PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', e.user_id, 'type', e.type,
@@ -287,7 +281,6 @@ CREATE FUNCTION public.webhook_enqueue(events jsonb) RETURNS void
     JOIN webhooks w ON w.user_id = e.user_id AND w.enabled
                    AND (w.events @> ARRAY['*'] OR w.events @> ARRAY[e.type])
     WHERE e.data IS NOT NULL;
-    SELECT pg_notify('taskd_webhooks', '') WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(events));
 $$;
 
 
@@ -832,6 +825,13 @@ ALTER TABLE ONLY public.webhooks
 --
 
 CREATE INDEX changes_changed_at_idx ON public.changes USING btree (changed_at);
+
+
+--
+-- Name: changes_position_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX changes_position_idx ON public.changes USING btree (xid, id);
 
 
 --

@@ -68,3 +68,18 @@ WITH gone AS (
     WHERE EXISTS (SELECT 1 FROM gone)
 )
 SELECT count(*) FROM gone;
+
+-- ChangesTouched is what each process's stream poller reads: the users
+-- with changes after the position (after_xid, after_id) and below the
+-- horizon, and the horizon itself, from one snapshot (an empty result is
+-- one row with a NULL user).
+-- name: ChangesTouched :many
+WITH horizon AS (
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
+), touched AS (
+    SELECT DISTINCT c.user_id FROM changes c
+    WHERE (c.xid, c.id) > (@after_xid::bigint, @after_id::bigint)
+      AND c.xid < (SELECT xmin FROM horizon)
+)
+SELECT horizon.xmin::bigint AS horizon, touched.user_id
+FROM horizon LEFT JOIN touched ON true;

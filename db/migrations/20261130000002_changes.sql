@@ -24,6 +24,9 @@ CREATE TABLE changes (
     CONSTRAINT changes_pkey PRIMARY KEY (user_id, xid, id)
 );
 CREATE INDEX changes_changed_at_idx ON changes (changed_at);
+-- Every process polls the log by position for the users whose streams
+-- to wake (api/changestream.go).
+CREATE INDEX changes_position_idx ON changes (xid, id);
 
 -- What pruning has removed: a cursor at or below pruned_xid points into
 -- the part of the log that is gone (410).
@@ -34,8 +37,10 @@ CREATE TABLE change_log (
 INSERT INTO change_log DEFAULT VALUES;
 
 -- The triggers record the rows a statement touched, once per statement
--- (transition tables, static SQL), and wake the streams of their users:
--- NOTIFY is sent on commit, identical payloads of one transaction once.
+-- (transition tables, static SQL). They send no NOTIFY: PostgreSQL lets
+-- one notifying transaction commit at a time (a database-wide lock held
+-- through the commit's flush), which capped writes at a few hundred a
+-- second; streams learn of changes by polling the log instead.
 -- TG_ARGV[0] is the entity type. A task's tags are part of the task, so
 -- task_tags changes record the task. Updates count only when the row's
 -- version moved: idempotent no-op updates (archiving twice) are not
@@ -45,7 +50,6 @@ CREATE FUNCTION changes_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, TG_ARGV[0]::change_entity, id FROM new_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     RETURN NULL;
 END
 $$;
@@ -56,7 +60,6 @@ BEGIN
     SELECT n.user_id, TG_ARGV[0]::change_entity, n.id
     FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
     WHERE n.version <> o.version;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     RETURN NULL;
 END
 $$;
@@ -65,7 +68,6 @@ CREATE FUNCTION changes_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, TG_ARGV[0]::change_entity, id FROM old_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM old_rows) u;
     RETURN NULL;
 END
 $$;
@@ -74,7 +76,6 @@ CREATE FUNCTION changes_task_tags_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT DISTINCT user_id, 'task'::change_entity, task_id FROM new_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     RETURN NULL;
 END
 $$;
@@ -84,7 +85,6 @@ BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, 'task'::change_entity, task_id FROM new_rows
     UNION SELECT user_id, 'task'::change_entity, task_id FROM old_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     RETURN NULL;
 END
 $$;
@@ -93,7 +93,6 @@ CREATE FUNCTION changes_task_tags_removed() RETURNS trigger LANGUAGE plpgsql AS 
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT DISTINCT user_id, 'task'::change_entity, task_id FROM old_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM old_rows) u;
     RETURN NULL;
 END
 $$;

@@ -102,6 +102,7 @@ $$;
 -- webhook_events queues the deliveries of a statement's events: one row per
 -- event and enabled webhook subscribed to it ("*" or its name). Events are
 -- (user_id, type, data) rows; a user without webhooks costs one index probe.
+-- No NOTIFY (it would make notifying commits take turns): deliverers poll.
 CREATE FUNCTION webhook_enqueue(events jsonb) RETURNS void LANGUAGE sql AS $$
     INSERT INTO webhook_deliveries (user_id, webhook_id, event_type, payload)
     SELECT w.user_id, w.id, e.type,
@@ -110,14 +111,12 @@ CREATE FUNCTION webhook_enqueue(events jsonb) RETURNS void LANGUAGE sql AS $$
     JOIN webhooks w ON w.user_id = e.user_id AND w.enabled
                    AND (w.events @> ARRAY['*'] OR w.events @> ARRAY[e.type])
     WHERE e.data IS NOT NULL;
-    SELECT pg_notify('taskd_webhooks', '') WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(events));
 $$;
 
 CREATE OR REPLACE FUNCTION changes_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, TG_ARGV[0]::change_entity, id FROM new_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM new_rows)) THEN
         PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', n.user_id, 'type', TG_ARGV[0] || '.created',
                                 'data', webhook_data(TG_ARGV[0]::change_entity, n.user_id, n.id))))
@@ -133,7 +132,6 @@ BEGIN
     SELECT n.user_id, TG_ARGV[0]::change_entity, n.id
     FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
     WHERE n.version <> o.version;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM new_rows)) THEN
         -- task.completed besides task.updated when a task's status became done.
         PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', e.user_id, 'type', e.type,
@@ -156,7 +154,6 @@ CREATE OR REPLACE FUNCTION changes_deleted() RETURNS trigger LANGUAGE plpgsql AS
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, TG_ARGV[0]::change_entity, id FROM old_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM old_rows) u;
     IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM old_rows)) THEN
         -- A delete's data is the id and, for a task, its project.
         PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', o.user_id, 'type', TG_ARGV[0] || '.deleted',
@@ -176,7 +173,6 @@ CREATE OR REPLACE FUNCTION changes_inserted() RETURNS trigger LANGUAGE plpgsql A
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, TG_ARGV[0]::change_entity, id FROM new_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     RETURN NULL;
 END
 $$;
@@ -187,7 +183,6 @@ BEGIN
     SELECT n.user_id, TG_ARGV[0]::change_entity, n.id
     FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
     WHERE n.version <> o.version;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM new_rows) u;
     RETURN NULL;
 END
 $$;
@@ -196,7 +191,6 @@ CREATE OR REPLACE FUNCTION changes_deleted() RETURNS trigger LANGUAGE plpgsql AS
 BEGIN
     INSERT INTO changes (user_id, entity_type, entity_id)
     SELECT user_id, TG_ARGV[0]::change_entity, id FROM old_rows;
-    PERFORM pg_notify('taskd_changes', u.user_id::text) FROM (SELECT DISTINCT user_id FROM old_rows) u;
     RETURN NULL;
 END
 $$;
