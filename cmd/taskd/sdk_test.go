@@ -94,6 +94,28 @@ func TestGeneratedGoClientEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, client.TaskStatus("done"), done.JSON200.Status)
 
+	// create-tag: 201 for a new name, 200 (declared, so typed) for one
+	// that exists.
+	newTag, err := c.CreateTagWithResponse(ctx, &client.CreateTagParams{}, client.CreateTagJSONRequestBody{Name: "Fresh Tag"})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, newTag.StatusCode(), string(newTag.Body))
+	require.Equal(t, "fresh-tag", newTag.JSON201.Name)
+	existing, err := c.CreateTagWithResponse(ctx, &client.CreateTagParams{}, client.CreateTagJSONRequestBody{Name: "#fresh tag"})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, existing.StatusCode(), string(existing.Body))
+	require.NotNil(t, existing.JSON200, "the 200 is typed")
+	require.Equal(t, newTag.JSON201.Id, existing.JSON200.Id)
+
+	// A conditional GET with the ETag it holds: 304, no body.
+	current, err := c.GetTaskWithResponse(ctx, ids[0], nil)
+	require.NoError(t, err)
+	etag := current.HTTPResponse.Header.Get("ETag")
+	require.NotEmpty(t, etag)
+	unchanged, err := c.GetTaskWithResponse(ctx, ids[0], &client.GetTaskParams{IfNoneMatch: &etag})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusNotModified, unchanged.StatusCode())
+	require.Empty(t, unchanged.Body)
+
 	// Errors arrive typed too.
 	missing, err := c.GetTaskWithResponse(ctx, 999999, nil)
 	require.NoError(t, err)

@@ -42,6 +42,21 @@ for (let i = 0; i < 5; i++) {
 }
 calls.push("POST /v1/tasks (with tags)");
 
+// create-tag: 201 for a new name, the declared (so typed) 200 for one that exists.
+const freshTag = await api.POST("/v1/tags", { body: { name: "Fresh TS Tag" } });
+check(freshTag.response.status === 201 && freshTag.data?.name === "fresh-ts-tag", `new tag answered ${freshTag.response.status}`);
+const sameTag = await api.POST("/v1/tags", { body: { name: "#fresh ts tag" } });
+check(sameTag.response.status === 200 && sameTag.data?.id === freshTag.data.id, `existing tag answered ${sameTag.response.status}`);
+calls.push("POST /v1/tags (201, then 200 for the same name)");
+
+// A conditional GET with the ETag held: 304 and no body.
+const held = await api.GET("/v1/tasks/{id}", { params: { path: { id: ids[0] } } });
+const etag = held.response.headers.get("ETag");
+check(etag, "a task carries an ETag");
+const notModified = await api.GET("/v1/tasks/{id}", { params: { path: { id: ids[0] }, header: { "If-None-Match": etag } } });
+check(notModified.response.status === 304, `If-None-Match answered ${notModified.response.status}`);
+calls.push("GET /v1/tasks/{id} with If-None-Match (304)");
+
 const evens = await api.GET("/v1/tasks", {
   params: { query: { project_id: project.data.id, tag: ["typescript-sdk", "even"] } },
 });
