@@ -82,6 +82,9 @@ type bench struct {
 }
 
 func run(ctx context.Context, c config) error {
+	if targetMode() {
+		return runTarget(ctx, c) // target.go: a taskd that runs already, e.g. make cluster's
+	}
 	work, err := os.MkdirTemp("", "taskbench-")
 	if err != nil {
 		return err
