@@ -26,14 +26,19 @@ import (
 // pool being busy does not make /readyz fail.
 func TestPoolExhaustionAnswers503(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = 1 })
+	// Two connections: the server's own pollers (change streams, webhook
+	// claims) use the pool too, and one connection would leave set-up
+	// requests waiting behind them.
+	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = 2 })
 	e := newEnv(t, pool, func(o *api.Options) {
 		o.RequestTimeout = 20 * time.Second
 		o.AcquireTimeout = 200 * time.Millisecond
 	})
 	e.newProject("Home")
 
-	conn, err := pool.Acquire(context.Background()) // the only connection
+	conn, err := pool.Acquire(context.Background()) // every connection
+	require.NoError(t, err)
+	conn2, err := pool.Acquire(context.Background())
 	require.NoError(t, err)
 	for _, req := range []struct{ method, path string }{{"GET", "/v1/projects"}, {"POST", "/v1/projects"}} {
 		var body any
@@ -51,6 +56,7 @@ func TestPoolExhaustionAnswers503(t *testing.T) {
 	}
 	e.do("GET", "/readyz", nil).requireStatus(http.StatusOK)
 	conn.Release()
+	conn2.Release()
 	require.Len(t, e.do("GET", "/v1/projects", nil).requireStatus(http.StatusOK).items(), 1)
 	require.Zero(t, e.count(`SELECT count(*) FROM projects WHERE name = 'Blocked'`))
 }

@@ -83,8 +83,12 @@ WITH project AS (
     WHERE pr.user_id = $2 AND pr.id = $3
     FOR SHARE
 ), parent AS (
+    -- Only when there is a parent: a lookup of a NULL id still reads the
+    -- index page where the user's next task id goes, and under
+    -- SERIALIZABLE that read conflicts with every concurrent create.
     SELECT pt.parent_task_id, pt.status FROM tasks pt
-    WHERE pt.user_id = $2 AND pt.id = $4::bigint
+    WHERE $4::bigint IS NOT NULL
+      AND pt.user_id = $2 AND pt.id = $4::bigint
     FOR SHARE
 ), new_task AS (
     INSERT INTO tasks (user_id, project_id, parent_task_id, title, description,
@@ -399,7 +403,8 @@ WITH cur AS (
     FOR SHARE OF pr
 ), parent AS (
     SELECT pt.project_id, pt.parent_task_id, pt.status FROM tasks pt, target
-    WHERE pt.user_id = $1 AND pt.id = target.parent_id
+    WHERE target.parent_id IS NOT NULL
+      AND pt.user_id = $1 AND pt.id = target.parent_id
     FOR SHARE OF pt
 )
 SELECT cur.id, cur.project_id, cur.parent_task_id, cur.status, cur.version,

@@ -10,17 +10,24 @@
 -- with 40001 instead of skipping the row: its retry finds the tag.
 CREATE FUNCTION tag_ids(p_user_id bigint, p_names text[]) RETURNS bigint[]
 LANGUAGE sql VOLATILE AS $$
-    WITH existing AS (
-        SELECT id, name FROM tags WHERE user_id = p_user_id AND name = ANY (p_names)
-    ), created AS (
+    -- Insert first, then look up only the names that already existed: a
+    -- lookup of a name that is not there yet reads (under SERIALIZABLE,
+    -- predicate-locks) the index page where concurrent creates insert
+    -- their new names, which made every pair of them conflict.
+    WITH created AS (
         INSERT INTO tags (user_id, name)
         SELECT p_user_id, n FROM unnest(p_names) AS n
-        WHERE n NOT IN (SELECT name FROM existing)
         ORDER BY n COLLATE "C"
         ON CONFLICT (user_id, name) DO NOTHING
-        RETURNING id
+        RETURNING id, name
     )
-    SELECT ARRAY(SELECT id FROM existing UNION ALL SELECT id FROM created)
+    SELECT ARRAY(
+        SELECT id FROM created
+        UNION ALL
+        SELECT g.id FROM tags g
+        WHERE g.user_id = p_user_id
+          AND g.name = ANY (ARRAY(SELECT n FROM unnest(p_names) AS n
+                                  WHERE n NOT IN (SELECT name FROM created))))
 $$;
 
 -- migrate:down
