@@ -26,20 +26,23 @@ import (
 // pool being busy does not make /readyz fail.
 func TestPoolExhaustionAnswers503(t *testing.T) {
 	t.Parallel()
-	// Two connections: the server's own pollers (change streams, webhook
-	// claims) use the pool too, and one connection would leave set-up
-	// requests waiting behind them.
-	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = 2 })
+	// A few connections: the server's own pollers (change streams,
+	// webhook claims) use the pool too, and set-up requests must not wait
+	// behind them; the test then takes every one.
+	const conns = 4
+	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = conns })
 	e := newEnv(t, pool, func(o *api.Options) {
 		o.RequestTimeout = 20 * time.Second
-		o.AcquireTimeout = 200 * time.Millisecond
+		o.AcquireTimeout = 500 * time.Millisecond
 	})
 	e.newProject("Home")
 
-	conn, err := pool.Acquire(context.Background()) // every connection
-	require.NoError(t, err)
-	conn2, err := pool.Acquire(context.Background())
-	require.NoError(t, err)
+	var held []*pgxpool.Conn // every connection
+	for range conns {
+		conn, err := pool.Acquire(context.Background())
+		require.NoError(t, err)
+		held = append(held, conn)
+	}
 	for _, req := range []struct{ method, path string }{{"GET", "/v1/projects"}, {"POST", "/v1/projects"}} {
 		var body any
 		if req.method == "POST" {
@@ -50,13 +53,14 @@ func TestPoolExhaustionAnswers503(t *testing.T) {
 		elapsed := time.Since(start)
 		r.requireProblem(http.StatusServiceUnavailable)
 		require.Equal(t, "1", r.Header.Get("Retry-After"))
-		require.GreaterOrEqual(t, elapsed, 200*time.Millisecond)
+		require.GreaterOrEqual(t, elapsed, 500*time.Millisecond)
 		require.Less(t, elapsed, 2*time.Second, "shed after the acquire timeout, not the request deadline")
 		t.Logf("%s %s: 503 after %v", req.method, req.path, elapsed.Round(time.Millisecond))
 	}
 	e.do("GET", "/readyz", nil).requireStatus(http.StatusOK)
-	conn.Release()
-	conn2.Release()
+	for _, conn := range held {
+		conn.Release()
+	}
 	require.Len(t, e.do("GET", "/v1/projects", nil).requireStatus(http.StatusOK).items(), 1)
 	require.Zero(t, e.count(`SELECT count(*) FROM projects WHERE name = 'Blocked'`))
 }
