@@ -19,7 +19,7 @@ import (
 // roundTripCounter counts what goes to PostgreSQL: each statement (COMMIT
 // included) and each batch (BEGIN travels with the first statement in
 // one) is one round trip once pgx's statement cache is warm.
-type roundTripCounter struct{ n atomic.Int64 }
+type roundTripCounter struct{ n, prepares atomic.Int64 }
 
 func (c *roundTripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	if !background(data.SQL) {
@@ -48,6 +48,17 @@ func (c *roundTripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ p
 	c.n.Add(1)
 	return ctx
 }
+
+// A statement pgx prepares (on its first use on a connection, to cache
+// it) is one more round trip.
+func (c *roundTripCounter) TracePrepareStart(ctx context.Context, _ *pgx.Conn, data pgx.TracePrepareStartData) context.Context {
+	if !background(data.SQL) {
+		c.prepares.Add(1)
+	}
+	return ctx
+}
+
+func (c *roundTripCounter) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
 
 func (c *roundTripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 
@@ -85,10 +96,14 @@ func TestRoundTripsPerRoute(t *testing.T) {
 	}
 	// count runs the call twice (the first warms pgx's statement cache)
 	// and returns the round trips of the second.
+	firstPrepares := map[string]int64{}
 	count := func(c call) int64 {
+		p0 := counter.prepares.Load()
 		e.do(c.method, c.path, c.body).requireStatus(c.status)
-		before := counter.n.Load()
+		firstPrepares[c.method+" "+c.path] = counter.prepares.Load() - p0
+		before, prepared := counter.n.Load(), counter.prepares.Load()
 		e.do(c.method, c.path, c.body).requireStatus(c.status)
+		require.Equal(t, prepared, counter.prepares.Load(), "%s %s: a warm call prepares nothing (every statement is in pgx's cache)", c.method, c.path)
 		return counter.n.Load() - before
 	}
 	reads := []call{
@@ -167,4 +182,5 @@ func TestRoundTripsPerRoute(t *testing.T) {
 	require.Equal(t, creates[0], creates[1], "a task with 20 tags costs the round trips of one with 1 tag")
 	require.Equal(t, int64(2), creates[0], "creating a task is one statement and COMMIT")
 	t.Logf("round trips per request (BEGIN rides with the first statement; COMMIT is one):\n%s", table.String())
+	t.Logf("statements prepared by the first, cold call of each route (one round trip each, once per connection): %v", firstPrepares)
 }
