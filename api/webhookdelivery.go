@@ -62,20 +62,18 @@ const failingFor = 24 * time.Hour
 // other user's deliveries beyond that.
 type webhookDeliverer struct {
 	WebhookOptions
-	key          []byte
-	allowPrivate bool
-	pool         *db.Pool
-	log          *slog.Logger
-	client       *http.Client
-	wake         chan struct{}
-	outcomes     *prometheus.CounterVec
+	pool     *db.Pool
+	log      *slog.Logger
+	client   *http.Client
+	wake     chan struct{}
+	outcomes *prometheus.CounterVec
 }
 
 func newWebhookDeliverer(opts WebhookOptions, pool *db.Pool, log *slog.Logger) *webhookDeliverer {
-	w := &webhookDeliverer{WebhookOptions: opts, key: opts.Key, allowPrivate: opts.AllowPrivate, pool: pool, log: log, wake: make(chan struct{}, 1)}
-	if len(w.key) != seal.KeySize {
-		w.key = make([]byte, seal.KeySize)
-		_, _ = rand.Read(w.key)
+	w := &webhookDeliverer{WebhookOptions: opts, pool: pool, log: log, wake: make(chan struct{}, 1)}
+	if len(w.Key) != seal.KeySize {
+		w.Key = make([]byte, seal.KeySize)
+		_, _ = rand.Read(w.Key)
 	}
 	if len(w.RetrySchedule) == 0 {
 		w.RetrySchedule = DefaultRetrySchedule
@@ -90,7 +88,7 @@ func newWebhookDeliverer(opts WebhookOptions, pool *db.Pool, log *slog.Logger) *
 		w.Concurrency = 16
 	}
 	dialer := &net.Dialer{Timeout: w.Timeout}
-	if !w.allowPrivate {
+	if !w.AllowPrivate {
 		dialer.Control = netguard.Control // the address actually dialled, after DNS
 	}
 	w.client = &http.Client{

@@ -164,7 +164,7 @@ func registerWebhooks(api huma.API, s *server) {
 // checkWebhook checks a URL and events from a body.
 func (s *server) checkWebhook(ctx context.Context, url *string, events []string) error {
 	if url != nil {
-		if msg := netguard.CheckURL(ctx, *url, s.webhooks.allowPrivate, net.DefaultResolver); msg != "" {
+		if msg := netguard.CheckURL(ctx, *url, s.webhooks.AllowPrivate, net.DefaultResolver); msg != "" {
 			return fieldError("body.url", "%s", msg)
 		}
 	}
@@ -305,10 +305,15 @@ func (s *server) listWebhookDeliveries(ctx context.Context, in *WebhookDeliverie
 // user: a database copy yields nothing, and a sealed secret copied onto
 // another user's row does not open.
 func (w *webhookDeliverer) sealSecret(user int64, secret string) ([]byte, error) {
-	return seal.Seal(w.key, []byte(secret), []byte("taskd webhook secret of user "+strconv.FormatInt(user, 10)))
+	return seal.Seal(w.Key, []byte(secret), secretContext(user))
 }
 
 func (w *webhookDeliverer) openSecret(user int64, sealed []byte) (string, error) {
-	plain, err := seal.Open(w.key, sealed, []byte("taskd webhook secret of user "+strconv.FormatInt(user, 10)))
+	plain, err := seal.Open(w.Key, sealed, secretContext(user))
 	return string(plain), err
+}
+
+// secretContext binds a sealed secret to its user.
+func secretContext(user int64) []byte {
+	return []byte("taskd webhook secret of user " + strconv.FormatInt(user, 10))
 }
