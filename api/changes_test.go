@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -459,4 +461,35 @@ func decodeForDebug(c string) string {
 		return string(b[1:])
 	}
 	return c
+}
+
+// The server's sweep prunes changes past the retention, and a cursor from
+// before a pruned change answers 410 from then on; a cursor after it
+// still works.
+func TestChangeLogPruning(t *testing.T) {
+	e := setup(t)
+	e.newProject("First") // so that the log has something before the cursor
+	old := e.do("GET", "/v1/changes/cursor", nil).requireStatus(http.StatusOK).object()["cursor"].(string)
+	e.newProject("Old")
+	caughtUp := e.changes(old, 100).NextCursor // after Old's change
+	_, err := e.pool.Exec(context.Background(), `UPDATE changes SET changed_at = now() - interval '40 days'`)
+	require.NoError(t, err)
+	e.newProject("New")
+	fresh := e.do("GET", "/v1/changes/cursor", nil).requireStatus(http.StatusOK).object()["cursor"].(string)
+	e.do("GET", "/v1/changes?since="+url.QueryEscape(old), nil).requireStatus(http.StatusOK)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		api.PruneChanges(ctx, e.pool, 30*24*time.Hour, 10*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		close(done)
+	}()
+	require.Eventually(t, func() bool { return e.count(`SELECT count(*) FROM changes`) == 1 }, 10*time.Second, 10*time.Millisecond, "only the new project's change is kept")
+	cancel()
+	<-done
+	// A cursor before a pruned change would miss it: 410. One that had
+	// already seen everything pruned loses nothing and still works.
+	e.do("GET", "/v1/changes?since="+url.QueryEscape(old), nil).requireProblem(http.StatusGone)
+	e.do("GET", "/v1/changes?since="+url.QueryEscape(caughtUp), nil).requireStatus(http.StatusOK)
+	e.do("GET", "/v1/changes?since="+url.QueryEscape(fresh), nil).requireStatus(http.StatusOK)
 }
