@@ -16,7 +16,7 @@ import (
 // log and isolation level, webhooks. Each runs alone with the others off,
 // e.g. -scenarios= -one-project=false -many-clients=0 -pgbench=false
 // -stream-latency=0 -changelog-ab=0 -isolation=false -webhooks=false
-// -streams 10000.
+// -burst=false -streams 10000.
 type extraConfig struct {
 	streams        int
 	streamUsers    string
@@ -32,6 +32,7 @@ type extraConfig struct {
 	webhookRate    int
 	webhookClients int
 	webhookBacklog int
+	burst          burstConfig // burst.go
 }
 
 func registerExtraFlags(e *extraConfig) {
@@ -49,12 +50,14 @@ func registerExtraFlags(e *extraConfig) {
 	flag.IntVar(&e.webhookRate, "webhook-rate", 100, "creates per second in the webhook latency run")
 	flag.IntVar(&e.webhookClients, "webhook-clients", 32, "clients creating as fast as they can in the webhook throughput run")
 	flag.IntVar(&e.webhookBacklog, "webhook-backlog", 1000, "deliveries queued at once (one SQL INSERT of as many tasks) and timed until delivered (0: skip)")
+	registerBurstFlags(&e.burst)
 }
 
 // openFilesWanted is the open-files limit the streams need: one
-// descriptor each, in taskbench and in taskd, and some to spare.
+// descriptor each, in taskbench and in taskd, and some to spare; and
+// the bursts' connections.
 func (e extraConfig) openFilesWanted() uint64 {
-	return uint64(max(e.streams, e.latencyStreams)) + 1024
+	return uint64(max(e.streams, e.latencyStreams, e.burst.openFiles())) + 1024
 }
 
 type extraResults struct {

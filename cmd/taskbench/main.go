@@ -7,7 +7,9 @@
 // flags (extras.go): SSE streams held open (taskd's memory and database
 // connections), commit-to-event latency on 1 000 streams, the write path
 // with the change log's triggers on and off, the isolation level's cost,
-// and webhook delivery. `make bench` runs it.
+// webhook delivery, and bursts of concurrent requests with the database
+// far away, taskd's pool shared by reads or not, or larger (burst.go).
+// `make bench` runs it.
 package main
 
 import (
@@ -79,6 +81,9 @@ type bench struct {
 	client   *http.Client
 	pgPIDs   func() []int
 	taskdPID int
+	// taskdArgs are more flags for the next `taskd serve`, after the
+	// usual ones (burst.go's variants).
+	taskdArgs []string
 }
 
 func run(ctx context.Context, c config) error {
@@ -165,6 +170,12 @@ func run(ctx context.Context, c config) error {
 		results = append(results, wb.measure(ctx, "create-task x64, one project", scenarios["create-one-project"], 64, c.duration))
 	}
 	extras := b.runExtras(ctx, work)
+	var bursts *burstResults
+	if c.extra.burst.on {
+		if bursts, err = b.runBurst(ctx, bin); err != nil {
+			fmt.Fprintln(os.Stderr, "taskbench: burst:", err)
+		}
+	}
 	if c.many > 0 {
 		fmt.Fprintf(os.Stderr, "restarting taskd with 1 ms of database latency each way; get-task with %d clients ...\n", c.many)
 		if err := b.restart(ctx, bin, time.Millisecond, c.maxConns); err != nil {
@@ -183,6 +194,7 @@ func run(ctx context.Context, c config) error {
 		printResults(os.Stdout, c, results)
 	}
 	printExtras(os.Stdout, extras)
+	printBurst(os.Stdout, bursts)
 	return nil
 }
 

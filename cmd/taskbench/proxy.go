@@ -16,6 +16,7 @@ type proxy struct {
 	target     string
 	delay      time.Duration
 	roundTrips atomic.Int64
+	opened     atomic.Int64 // connections accepted
 }
 
 func startProxy(target string, delay time.Duration) (*proxy, error) {
@@ -38,6 +39,7 @@ func (p *proxy) accept() {
 		if err != nil {
 			return
 		}
+		p.opened.Add(1)
 		server, err := net.Dial("tcp", p.target)
 		if err != nil {
 			client.Close()

@@ -33,6 +33,7 @@ func (b *bench) start(ctx context.Context, bin string, latency time.Duration, ma
 		"--db-max-conns", strconv.Itoa(maxConns), "--log-format", "text", "--request-timeout", "30s",
 		// A benchmark measures the server, not its rate limits.
 		"--rate-limit", "0", "--signup-rate-limit", "0")
+	cmd.Args = append(cmd.Args, b.taskdArgs...)
 	// The webhook receiver is taskbench itself, on 127.0.0.1.
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+viaProxy, "WEBHOOK_ALLOW_PRIVATE=true")
 	stdout, err := cmd.StdoutPipe()
