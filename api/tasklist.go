@@ -14,16 +14,16 @@ import (
 // TaskListInput is GET /v1/tasks: paging plus filters that all combine.
 type TaskListInput struct {
 	PageQuery
-	ProjectID    int64    `query:"project_id" minimum:"1" example:"1" doc:"Only tasks of this project (another user's id matches nothing)."`
-	ParentTaskID int64    `query:"parent_task_id" minimum:"1" example:"41" doc:"Only subtasks of this task."`
-	TopLevel     bool     `query:"top_level" doc:"true: only top-level tasks; false: only subtasks. Absent: both."`
-	Status       []string `query:"status,explode" enum:"todo,in_progress,done,cancelled" doc:"Repeatable; any of these statuses."`
-	Priority     []string `query:"priority,explode" enum:"low,medium,high,critical" doc:"Repeatable; any of these priorities."`
-	Tag          []string `query:"tag,explode" example:"launch" doc:"Repeatable; tasks carrying all of these tags (names are normalized)."`
-	Q            string   `query:"q" maxLength:"300" example:"launch" doc:"Case-insensitive substring of title or description, any script; % and _ are literal."`
-	DueBefore    string   `query:"due_before" format:"date" example:"2026-12-31" doc:"Due strictly before this date (tasks without a due date never match)."`
-	DueAfter     string   `query:"due_after" format:"date" example:"2026-12-01" doc:"Due strictly after this date (tasks without a due date never match)."`
-	Overdue      bool     `query:"overdue" doc:"true: due before today (UTC) and neither done nor cancelled; false: every other task. Absent: both."`
+	ProjectID    int64          `query:"project_id" minimum:"1" example:"1" doc:"Only tasks of this project (another user's id matches nothing)."`
+	ParentTaskID int64          `query:"parent_task_id" minimum:"1" example:"41" doc:"Only subtasks of this task."`
+	TopLevel     bool           `query:"top_level" doc:"true: only top-level tasks; false: only subtasks. Absent: both."`
+	Status       []TaskStatus   `query:"status,explode" doc:"Repeatable; any of these statuses."`
+	Priority     []TaskPriority `query:"priority,explode" doc:"Repeatable; any of these priorities."`
+	Tag          []string       `query:"tag,explode" example:"launch" doc:"Repeatable; tasks carrying all of these tags (names are normalized)."`
+	Q            string         `query:"q" maxLength:"300" example:"launch" doc:"Case-insensitive substring of title or description, any script; % and _ are literal."`
+	DueBefore    string         `query:"due_before" format:"date" example:"2026-12-31" doc:"Due strictly before this date (tasks without a due date never match)."`
+	DueAfter     string         `query:"due_after" format:"date" example:"2026-12-01" doc:"Due strictly after this date (tasks without a due date never match)."`
+	Overdue      bool           `query:"overdue" doc:"true: due before today (UTC) and neither done nor cancelled; false: every other task. Absent: both."`
 
 	topLevelSet, overdueSet bool
 }

@@ -14,21 +14,46 @@ import (
 
 // Task is a unit of work in a project, possibly a subtask of another.
 type Task struct {
-	ID             int64      `json:"id" example:"42" doc:"The task's id."`
-	ProjectID      int64      `json:"project_id" example:"1" doc:"The project the task belongs to."`
-	ParentTaskID   *int64     `json:"parent_task_id" nullable:"true" example:"41" doc:"The top-level task this is a subtask of, or null."`
-	Title          string     `json:"title" example:"Write the launch post" doc:"1..300 characters."`
-	Description    *string    `json:"description" nullable:"true" example:"Outline, draft, review." doc:"Up to 50000 characters, or null."`
-	Status         string     `json:"status" enum:"todo,in_progress,done,cancelled" example:"todo" doc:"Workflow state."`
-	Priority       string     `json:"priority" enum:"low,medium,high,critical" example:"medium" doc:"Priority."`
-	DueDate        *string    `json:"due_date" nullable:"true" format:"date" example:"2026-12-24" doc:"Calendar date YYYY-MM-DD, or null."`
-	EstimatedHours *float64   `json:"estimated_hours" nullable:"true" example:"2.5" doc:"0..10000 with at most two decimals, or null."`
-	CompletedAt    *time.Time `json:"completed_at" nullable:"true" doc:"Set by the server when the status becomes done; null otherwise."`
-	Tags           []string   `json:"tags" nullable:"false" example:"[\"launch\",\"writing\"]" doc:"Normalized tag names in code point order."`
-	SubtaskCount   int64      `json:"subtask_count" example:"0" doc:"Number of subtasks."`
-	CommentCount   int64      `json:"comment_count" example:"0" doc:"Number of comments."`
-	CreatedAt      time.Time  `json:"created_at" doc:"RFC 3339, UTC."`
-	UpdatedAt      time.Time  `json:"updated_at" doc:"Last change to the task's own fields or tags (RFC 3339, UTC)."`
+	ID             int64        `json:"id" example:"42" doc:"The task's id."`
+	ProjectID      int64        `json:"project_id" example:"1" doc:"The project the task belongs to."`
+	ParentTaskID   *int64       `json:"parent_task_id" nullable:"true" example:"41" doc:"The top-level task this is a subtask of, or null."`
+	Title          string       `json:"title" example:"Write the launch post" doc:"1..300 characters."`
+	Description    *string      `json:"description" nullable:"true" example:"Outline, draft, review." doc:"Up to 50000 characters, or null."`
+	Status         TaskStatus   `json:"status" example:"todo" doc:"Workflow state."`
+	Priority       TaskPriority `json:"priority" example:"medium" doc:"Priority."`
+	DueDate        *string      `json:"due_date" nullable:"true" format:"date" example:"2026-12-24" doc:"Calendar date YYYY-MM-DD, or null."`
+	EstimatedHours *float64     `json:"estimated_hours" nullable:"true" example:"2.5" doc:"0..10000 with at most two decimals, or null."`
+	CompletedAt    *time.Time   `json:"completed_at" nullable:"true" doc:"Set by the server when the status becomes done; null otherwise."`
+	Tags           []string     `json:"tags" nullable:"false" example:"[\"launch\",\"writing\"]" doc:"Normalized tag names in code point order."`
+	SubtaskCount   int64        `json:"subtask_count" example:"0" doc:"Number of subtasks."`
+	CommentCount   int64        `json:"comment_count" example:"0" doc:"Number of comments."`
+	CreatedAt      time.Time    `json:"created_at" doc:"RFC 3339, UTC."`
+	UpdatedAt      time.Time    `json:"updated_at" doc:"Last change to the task's own fields or tags (RFC 3339, UTC)."`
+}
+
+// TaskStatus and TaskPriority are the database's enums, whose values
+// (sqlc's db.AllTaskStatusValues, db.AllTaskPriorityValues, from the
+// migration's CREATE TYPE) are the one list of them: their Schema gives
+// every field of the type its enum, and the field's tags add the rest.
+type (
+	TaskStatus   string
+	TaskPriority string
+)
+
+func (TaskStatus) Schema(huma.Registry) *huma.Schema { return enumSchema(db.AllTaskStatusValues()) }
+
+func (TaskPriority) Schema(huma.Registry) *huma.Schema {
+	return enumSchema(db.AllTaskPriorityValues())
+}
+
+// enumSchema is a string schema with these values only (a new one each
+// call: a field's tags write to it).
+func enumSchema[T ~string](values []T) *huma.Schema {
+	s := &huma.Schema{Type: huma.TypeString}
+	for _, v := range values {
+		s.Enum = append(s.Enum, string(v))
+	}
+	return s
 }
 
 const dateLayout = "2006-01-02"
@@ -40,8 +65,8 @@ func taskFromRow(r db.TaskRow) Task {
 		ParentTaskID:   r.ParentTaskID,
 		Title:          r.Title,
 		Description:    r.Description,
-		Status:         string(r.Status),
-		Priority:       string(r.Priority),
+		Status:         TaskStatus(r.Status),
+		Priority:       TaskPriority(r.Priority),
 		EstimatedHours: r.EstimatedHours,
 		CompletedAt:    utcPtr(r.CompletedAt),
 		Tags:           r.Tags,
@@ -64,15 +89,15 @@ type TaskPath struct {
 
 type TaskCreateInput struct {
 	Body struct {
-		ProjectID      int64    `json:"project_id" example:"1" doc:"One of the caller's projects, not archived."`
-		ParentTaskID   *int64   `json:"parent_task_id,omitempty" nullable:"true" example:"41" doc:"A top-level task of the same project to make this a subtask of."`
-		Title          string   `json:"title" minLength:"1" maxLength:"300" example:"Write the launch post" doc:"1..300 characters."`
-		Description    *string  `json:"description,omitempty" nullable:"true" maxLength:"50000" example:"Outline, draft, review." doc:"Up to 50000 characters."`
-		Status         string   `json:"status,omitempty" enum:"todo,in_progress,done,cancelled" default:"todo" doc:"Initial status; done sets completed_at."`
-		Priority       string   `json:"priority,omitempty" enum:"low,medium,high,critical" default:"medium" doc:"Priority."`
-		DueDate        *string  `json:"due_date,omitempty" nullable:"true" format:"date" example:"2026-12-24" doc:"Calendar date YYYY-MM-DD."`
-		EstimatedHours *float64 `json:"estimated_hours,omitempty" nullable:"true" minimum:"0" maximum:"10000" example:"2.5" doc:"0..10000, at most two decimals."`
-		Tags           []string `json:"tags,omitempty" nullable:"false" example:"[\"Launch\",\"#writing\"]" doc:"Tag names, normalized; unknown ones are created. At most 20 distinct."`
+		ProjectID      int64        `json:"project_id" example:"1" doc:"One of the caller's projects, not archived."`
+		ParentTaskID   *int64       `json:"parent_task_id,omitempty" nullable:"true" example:"41" doc:"A top-level task of the same project to make this a subtask of."`
+		Title          string       `json:"title" minLength:"1" maxLength:"300" example:"Write the launch post" doc:"1..300 characters."`
+		Description    *string      `json:"description,omitempty" nullable:"true" maxLength:"50000" example:"Outline, draft, review." doc:"Up to 50000 characters."`
+		Status         TaskStatus   `json:"status,omitempty" default:"todo" doc:"Initial status; done sets completed_at."`
+		Priority       TaskPriority `json:"priority,omitempty" default:"medium" doc:"Priority."`
+		DueDate        *string      `json:"due_date,omitempty" nullable:"true" format:"date" example:"2026-12-24" doc:"Calendar date YYYY-MM-DD."`
+		EstimatedHours *float64     `json:"estimated_hours,omitempty" nullable:"true" minimum:"0" maximum:"10000" example:"2.5" doc:"0..10000, at most two decimals."`
+		Tags           []string     `json:"tags,omitempty" nullable:"false" example:"[\"Launch\",\"#writing\"]" doc:"Tag names, normalized; unknown ones are created. At most 20 distinct."`
 	}
 }
 
@@ -80,15 +105,15 @@ type TaskPatchInput struct {
 	TaskPath
 	Conditional
 	Body struct {
-		ProjectID      Optional[int64]    `json:"project_id,omitempty" example:"2" doc:"Move the task (and its subtasks) to this project. A subtask moves only with a new parent_task_id in that project, or with parent_task_id null."`
-		ParentTaskID   Optional[int64]    `json:"parent_task_id,omitempty" nullable:"true" example:"41" doc:"New parent (a top-level task of the same project); null makes the task top-level."`
-		Title          Optional[string]   `json:"title,omitempty" minLength:"1" maxLength:"300" example:"Write the launch post" doc:"New title."`
-		Description    Optional[string]   `json:"description,omitempty" nullable:"true" maxLength:"50000" example:"Outline, draft, review." doc:"New description; null clears it."`
-		Status         Optional[string]   `json:"status,omitempty" enum:"todo,in_progress,done,cancelled" doc:"New status; done is refused (409) while a subtask is open."`
-		Priority       Optional[string]   `json:"priority,omitempty" enum:"low,medium,high,critical" doc:"New priority."`
-		DueDate        Optional[string]   `json:"due_date,omitempty" nullable:"true" format:"date" example:"2026-12-24" doc:"New due date; null clears it."`
-		EstimatedHours Optional[float64]  `json:"estimated_hours,omitempty" nullable:"true" minimum:"0" maximum:"10000" example:"1.5" doc:"New estimate; null clears it."`
-		Tags           Optional[[]string] `json:"tags,omitempty" nullable:"true" example:"[\"launch\"]" doc:"Replaces the task's tags; null clears them."`
+		ProjectID      Optional[int64]        `json:"project_id,omitempty" example:"2" doc:"Move the task (and its subtasks) to this project. A subtask moves only with a new parent_task_id in that project, or with parent_task_id null."`
+		ParentTaskID   Optional[int64]        `json:"parent_task_id,omitempty" nullable:"true" example:"41" doc:"New parent (a top-level task of the same project); null makes the task top-level."`
+		Title          Optional[string]       `json:"title,omitempty" minLength:"1" maxLength:"300" example:"Write the launch post" doc:"New title."`
+		Description    Optional[string]       `json:"description,omitempty" nullable:"true" maxLength:"50000" example:"Outline, draft, review." doc:"New description; null clears it."`
+		Status         Optional[TaskStatus]   `json:"status,omitempty" doc:"New status; done is refused (409) while a subtask is open."`
+		Priority       Optional[TaskPriority] `json:"priority,omitempty" doc:"New priority."`
+		DueDate        Optional[string]       `json:"due_date,omitempty" nullable:"true" format:"date" example:"2026-12-24" doc:"New due date; null clears it."`
+		EstimatedHours Optional[float64]      `json:"estimated_hours,omitempty" nullable:"true" minimum:"0" maximum:"10000" example:"1.5" doc:"New estimate; null clears it."`
+		Tags           Optional[[]string]     `json:"tags,omitempty" nullable:"true" example:"[\"launch\"]" doc:"Replaces the task's tags; null clears them."`
 	}
 }
 
@@ -242,11 +267,15 @@ func (s *server) createTask(ctx context.Context, q *db.Queries, in *TaskCreateIn
 	}, b.ProjectID, b.ParentTaskID != nil, isOpen(status)); err != nil {
 		return nil, err
 	}
+	// TaskCreateRow is task_rows' columns and then the placement. It is
+	// not sqlc.embed(task_rows) because cmd/taskbench runs TaskCreate's
+	// text from sql/tasks.sql as it is, where sqlc.embed is not SQL.
 	created := db.TaskRow{
 		UserID: row.UserID, ID: row.ID, ProjectID: row.ProjectID, ParentTaskID: row.ParentTaskID,
 		Title: row.Title, Description: row.Description, Status: row.Status, Priority: row.Priority,
 		DueDate: row.DueDate, EstimatedHours: row.EstimatedHours, CompletedAt: row.CompletedAt,
 		Version: row.Version, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, Tags: row.Tags,
+		SubtaskCount: row.SubtaskCount, CommentCount: row.CommentCount,
 	}
 	return &TaskCreatedOutput{
 		ETag:     etag(created.Version),

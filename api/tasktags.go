@@ -55,13 +55,9 @@ func (s *server) addTaskTags(ctx context.Context, q *db.Queries, in *TaskTagsAdd
 		if cur.ProjectArchived {
 			return errArchived(cur.ProjectID) // rolls the statement back
 		}
-		out = &TaskOutput{ETag: etag(row.Version), Body: taskFromRow(db.TaskRow{
-			UserID: row.UserID, ID: row.ID, ProjectID: row.ProjectID, ParentTaskID: row.ParentTaskID,
-			Title: row.Title, Description: row.Description, Status: row.Status, Priority: row.Priority,
-			DueDate: row.DueDate, EstimatedHours: row.EstimatedHours, CompletedAt: row.CompletedAt,
-			Version: row.Version, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, Tags: row.Tags,
-			SubtaskCount: row.SubtaskCount, CommentCount: row.CommentCount,
-		})}
+		t := row.TaskRow // as before the statement; then what it changed
+		t.Version, t.UpdatedAt, t.Tags = row.Version, row.UpdatedAt, row.Tags
+		out = &TaskOutput{ETag: etag(t.Version), Body: taskFromRow(t)}
 		return nil
 	})
 	if err != nil {

@@ -374,13 +374,10 @@ WITH cur AS (
     WHERE tasks.user_id = $1 AND tasks.id = $2 AND EXISTS (SELECT 1 FROM link)
     RETURNING tasks.version, tasks.updated_at
 )
-SELECT t.user_id, t.id, t.project_id, t.parent_task_id, t.title, t.description,
-       t.status, t.priority, t.due_date, t.estimated_hours, t.completed_at,
+SELECT t.user_id, t.id, t.project_id, t.parent_task_id, t.title, t.description, t.status, t.priority, t.due_date, t.estimated_hours, t.completed_at, t.version, t.created_at, t.updated_at, t.tags, t.subtask_count, t.comment_count,
        coalesce((SELECT touched.version FROM touched), t.version)::bigint AS version,
-       t.created_at,
        coalesce((SELECT touched.updated_at FROM touched), t.updated_at)::timestamptz AS updated_at,
        ARRAY(SELECT merged.name FROM merged ORDER BY merged.name COLLATE "C")::text[] AS tags,
-       t.subtask_count, t.comment_count,
        (SELECT count(*) FROM merged) AS tag_count
 FROM task_rows t
 WHERE t.user_id = $1 AND t.id = $2
@@ -394,30 +391,19 @@ type TaskTagsAddParams struct {
 }
 
 type TaskTagsAddRow struct {
-	UserID         int64
-	ID             int64
-	ProjectID      int64
-	ParentTaskID   *int64
-	Title          string
-	Description    *string
-	Status         TaskStatus
-	Priority       TaskPriority
-	DueDate        *time.Time
-	EstimatedHours *float64
-	CompletedAt    *time.Time
-	Version        int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	Tags           []string
-	SubtaskCount   int64
-	CommentCount   int64
-	TagCount       int64
+	TaskRow   TaskRow
+	Version   int64
+	UpdatedAt time.Time
+	Tags      []string
+	TagCount  int64
 }
 
 // TaskTagsAdd gives a task more tags by name in one statement: unknown
 // names are created (tag_ids), the links made, and the
 // task's version bumped when a link is new. It answers the task as
-// task_rows shows it with the resulting tags, and how many distinct tags
+// task_rows shows it as of the statement's snapshot (the view cannot see
+// this statement's writes), with what the statement changed beside it
+// (version, updated_at, the resulting tags), and how many distinct tags
 // the task has with the new names: when that is over max_tags nothing is
 // written and the caller refuses.
 func (q *Queries) TaskTagsAdd(ctx context.Context, arg TaskTagsAddParams) (TaskTagsAddRow, error) {
@@ -429,23 +415,26 @@ func (q *Queries) TaskTagsAdd(ctx context.Context, arg TaskTagsAddParams) (TaskT
 	)
 	var i TaskTagsAddRow
 	err := row.Scan(
-		&i.UserID,
-		&i.ID,
-		&i.ProjectID,
-		&i.ParentTaskID,
-		&i.Title,
-		&i.Description,
-		&i.Status,
-		&i.Priority,
-		&i.DueDate,
-		&i.EstimatedHours,
-		&i.CompletedAt,
+		&i.TaskRow.UserID,
+		&i.TaskRow.ID,
+		&i.TaskRow.ProjectID,
+		&i.TaskRow.ParentTaskID,
+		&i.TaskRow.Title,
+		&i.TaskRow.Description,
+		&i.TaskRow.Status,
+		&i.TaskRow.Priority,
+		&i.TaskRow.DueDate,
+		&i.TaskRow.EstimatedHours,
+		&i.TaskRow.CompletedAt,
+		&i.TaskRow.Version,
+		&i.TaskRow.CreatedAt,
+		&i.TaskRow.UpdatedAt,
+		&i.TaskRow.Tags,
+		&i.TaskRow.SubtaskCount,
+		&i.TaskRow.CommentCount,
 		&i.Version,
-		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Tags,
-		&i.SubtaskCount,
-		&i.CommentCount,
 		&i.TagCount,
 	)
 	return i, err

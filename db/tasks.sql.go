@@ -101,10 +101,7 @@ WITH project AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
     SELECT $2, new_task.id, tag_id FROM new_task, unnest(tag_ids($2, $1::text[])) AS tag_id
 )
-SELECT new_task.user_id, new_task.id, new_task.project_id, new_task.parent_task_id,
-       new_task.title, new_task.description, new_task.status, new_task.priority,
-       new_task.due_date, new_task.estimated_hours, new_task.completed_at,
-       new_task.version, new_task.created_at, new_task.updated_at,
+SELECT new_task.user_id, new_task.id, new_task.project_id, new_task.parent_task_id, new_task.title, new_task.description, new_task.status, new_task.priority, new_task.due_date, new_task.estimated_hours, new_task.completed_at, new_task.version, new_task.created_at, new_task.updated_at,
        $1::text[] AS tags,
        0::bigint AS subtask_count,
        0::bigint AS comment_count,
@@ -157,6 +154,9 @@ type TaskCreateRow struct {
 // fail on the foreign keys; the caller rolls back when a rule refuses.
 // names are the task's normalized tag names in code point order; unknown
 // ones are created (tag_ids).
+// The new task in task_rows' shape, then the placement: the view
+// cannot see this statement's insert, so its derived columns are what the
+// statement knows (the tags it links; no subtasks or comments yet).
 func (q *Queries) TaskCreate(ctx context.Context, arg TaskCreateParams) (TaskCreateRow, error) {
 	row := q.db.QueryRow(ctx, taskCreate,
 		arg.Names,
@@ -483,46 +483,44 @@ func (q *Queries) TaskLockForPatch(ctx context.Context, arg TaskLockForPatchPara
 const taskUpdate = `-- name: TaskUpdate :one
 WITH gone AS (
     DELETE FROM task_tags tt USING tags g
-    WHERE $19::bool AND tt.user_id = $17 AND tt.task_id = $18
+    WHERE $1::bool AND tt.user_id = $2 AND tt.task_id = $3
       AND g.user_id = tt.user_id AND g.id = tt.tag_id
-      AND NOT (g.name = ANY($20::text[]))
+      AND NOT (g.name = ANY($4::text[]))
 ), tag AS (
-    SELECT unnest(tag_ids($17, $20::text[])) AS id WHERE $19::bool
+    SELECT unnest(tag_ids($2, $4::text[])) AS id WHERE $1::bool
 ), link AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
-    SELECT $17, $18, tag.id FROM tag
+    SELECT $2, $3, tag.id FROM tag
     ON CONFLICT DO NOTHING
+), updated AS (
+    UPDATE tasks SET
+        project_id      = CASE WHEN $5::bool THEN $6::bigint ELSE project_id END,
+        parent_task_id  = CASE WHEN $7::bool THEN $8::bigint ELSE parent_task_id END,
+        title           = CASE WHEN $9::bool THEN $10::text ELSE title END,
+        description     = CASE WHEN $11::bool THEN $12::text ELSE description END,
+        status          = CASE WHEN $13::bool THEN $14::task_status ELSE status END,
+        priority        = CASE WHEN $15::bool THEN $16::task_priority ELSE priority END,
+        due_date        = CASE WHEN $17::bool THEN $18::date ELSE due_date END,
+        estimated_hours = CASE WHEN $19::bool THEN $20::numeric ELSE estimated_hours END,
+        completed_at    = CASE
+            WHEN NOT $13::bool THEN completed_at
+            WHEN $14::task_status <> 'done' THEN NULL
+            ELSE coalesce(completed_at, now()) END,
+        version         = version + 1,
+        updated_at      = now()
+    WHERE tasks.user_id = $2 AND tasks.id = $3
+    RETURNING tasks.user_id, tasks.id, tasks.project_id, tasks.parent_task_id, tasks.title, tasks.description, tasks.status, tasks.priority, tasks.due_date, tasks.estimated_hours, tasks.completed_at, tasks.version, tasks.created_at, tasks.updated_at
 )
-UPDATE tasks SET
-    project_id      = CASE WHEN $1::bool THEN $2::bigint ELSE project_id END,
-    parent_task_id  = CASE WHEN $3::bool THEN $4::bigint ELSE parent_task_id END,
-    title           = CASE WHEN $5::bool THEN $6::text ELSE title END,
-    description     = CASE WHEN $7::bool THEN $8::text ELSE description END,
-    status          = CASE WHEN $9::bool THEN $10::task_status ELSE status END,
-    priority        = CASE WHEN $11::bool THEN $12::task_priority ELSE priority END,
-    due_date        = CASE WHEN $13::bool THEN $14::date ELSE due_date END,
-    estimated_hours = CASE WHEN $15::bool THEN $16::numeric ELSE estimated_hours END,
-    completed_at    = CASE
-        WHEN NOT $9::bool THEN completed_at
-        WHEN $10::task_status <> 'done' THEN NULL
-        ELSE coalesce(completed_at, now()) END,
-    version         = version + 1,
-    updated_at      = now()
-WHERE tasks.user_id = $17 AND tasks.id = $18
-RETURNING tasks.user_id, tasks.id, tasks.project_id, tasks.parent_task_id, tasks.title,
-          tasks.description, tasks.status, tasks.priority, tasks.due_date, tasks.estimated_hours,
-          tasks.completed_at, tasks.version, tasks.created_at, tasks.updated_at,
-          ARRAY(SELECT g.name FROM task_tags tt
-                JOIN tags g ON g.user_id = tt.user_id AND g.id = tt.tag_id
-                WHERE tt.user_id = tasks.user_id AND tt.task_id = tasks.id
-                ORDER BY g.name COLLATE "C")::text[] AS tags,
-          (SELECT count(*) FROM tasks s
-           WHERE s.user_id = tasks.user_id AND s.parent_task_id = tasks.id) AS subtask_count,
-          (SELECT count(*) FROM comments c
-           WHERE c.user_id = tasks.user_id AND c.task_id = tasks.id) AS comment_count
+SELECT updated.user_id, updated.id, updated.project_id, updated.parent_task_id, updated.title, updated.description, updated.status, updated.priority, updated.due_date, updated.estimated_hours, updated.completed_at, updated.version, updated.created_at, updated.updated_at, v.tags, v.subtask_count, v.comment_count
+FROM updated
+JOIN task_rows v ON v.user_id = updated.user_id AND v.id = updated.id
 `
 
 type TaskUpdateParams struct {
+	TagsSet           bool
+	UserID            int64
+	ID                int64
+	Names             []string
 	ProjectIDSet      bool
 	ProjectID         int64
 	ParentTaskIDSet   bool
@@ -539,10 +537,6 @@ type TaskUpdateParams struct {
 	DueDate           *time.Time
 	EstimatedHoursSet bool
 	EstimatedHours    *float64
-	UserID            int64
-	ID                int64
-	TagsSet           bool
-	Names             []string
 }
 
 type TaskUpdateRow struct {
@@ -567,14 +561,19 @@ type TaskUpdateRow struct {
 
 // Merge patch of a task's own columns. completed_at follows status: set
 // when it becomes done, kept while it stays done, cleared when it leaves.
-// It answers the task as task_rows shows it (tags as the transaction left
-// them, counts), saving a read.
+// It answers the task as task_rows shows it, saving a read: its own
+// columns as written, the view's tags and counts as of the statement's
+// snapshot (the view cannot see the update).
 // With tags_set the same statement makes the task's tags exactly names
 // (creating unknown ones, tag_ids); the returned tags are then
 // the old ones, as the statement's snapshot saw them, and the caller
 // answers with names.
 func (q *Queries) TaskUpdate(ctx context.Context, arg TaskUpdateParams) (TaskUpdateRow, error) {
 	row := q.db.QueryRow(ctx, taskUpdate,
+		arg.TagsSet,
+		arg.UserID,
+		arg.ID,
+		arg.Names,
 		arg.ProjectIDSet,
 		arg.ProjectID,
 		arg.ParentTaskIDSet,
@@ -591,10 +590,6 @@ func (q *Queries) TaskUpdate(ctx context.Context, arg TaskUpdateParams) (TaskUpd
 		arg.DueDate,
 		arg.EstimatedHoursSet,
 		arg.EstimatedHours,
-		arg.UserID,
-		arg.ID,
-		arg.TagsSet,
-		arg.Names,
 	)
 	var i TaskUpdateRow
 	err := row.Scan(

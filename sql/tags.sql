@@ -1,7 +1,9 @@
 -- TaskTagsAdd gives a task more tags by name in one statement: unknown
 -- names are created (tag_ids), the links made, and the
 -- task's version bumped when a link is new. It answers the task as
--- task_rows shows it with the resulting tags, and how many distinct tags
+-- task_rows shows it as of the statement's snapshot (the view cannot see
+-- this statement's writes), with what the statement changed beside it
+-- (version, updated_at, the resulting tags), and how many distinct tags
 -- the task has with the new names: when that is over max_tags nothing is
 -- written and the caller refuses.
 -- name: TaskTagsAdd :one
@@ -24,13 +26,10 @@ WITH cur AS (
     WHERE tasks.user_id = @user_id AND tasks.id = @task_id AND EXISTS (SELECT 1 FROM link)
     RETURNING tasks.version, tasks.updated_at
 )
-SELECT t.user_id, t.id, t.project_id, t.parent_task_id, t.title, t.description,
-       t.status, t.priority, t.due_date, t.estimated_hours, t.completed_at,
+SELECT sqlc.embed(t),
        coalesce((SELECT touched.version FROM touched), t.version)::bigint AS version,
-       t.created_at,
        coalesce((SELECT touched.updated_at FROM touched), t.updated_at)::timestamptz AS updated_at,
        ARRAY(SELECT merged.name FROM merged ORDER BY merged.name COLLATE "C")::text[] AS tags,
-       t.subtask_count, t.comment_count,
        (SELECT count(*) FROM merged) AS tag_count
 FROM task_rows t
 WHERE t.user_id = @user_id AND t.id = @task_id;

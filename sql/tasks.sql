@@ -109,10 +109,10 @@ WITH project AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
     SELECT @user_id, new_task.id, tag_id FROM new_task, unnest(tag_ids(@user_id, @names::text[])) AS tag_id
 )
-SELECT new_task.user_id, new_task.id, new_task.project_id, new_task.parent_task_id,
-       new_task.title, new_task.description, new_task.status, new_task.priority,
-       new_task.due_date, new_task.estimated_hours, new_task.completed_at,
-       new_task.version, new_task.created_at, new_task.updated_at,
+-- The new task in task_rows' shape, then the placement: the view
+-- cannot see this statement's insert, so its derived columns are what the
+-- statement knows (the tags it links; no subtasks or comments yet).
+SELECT new_task.*,
        @names::text[] AS tags,
        0::bigint AS subtask_count,
        0::bigint AS comment_count,
@@ -123,8 +123,9 @@ FROM new_task;
 
 -- Merge patch of a task's own columns. completed_at follows status: set
 -- when it becomes done, kept while it stays done, cleared when it leaves.
--- It answers the task as task_rows shows it (tags as the transaction left
--- them, counts), saving a read.
+-- It answers the task as task_rows shows it, saving a read: its own
+-- columns as written, the view's tags and counts as of the statement's
+-- snapshot (the view cannot see the update).
 -- With tags_set the same statement makes the task's tags exactly names
 -- (creating unknown ones, tag_ids); the returned tags are then
 -- the old ones, as the statement's snapshot saw them, and the caller
@@ -141,34 +142,28 @@ WITH gone AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
     SELECT @user_id, @id, tag.id FROM tag
     ON CONFLICT DO NOTHING
+), updated AS (
+    UPDATE tasks SET
+        project_id      = CASE WHEN @project_id_set::bool THEN @project_id::bigint ELSE project_id END,
+        parent_task_id  = CASE WHEN @parent_task_id_set::bool THEN sqlc.narg(parent_task_id)::bigint ELSE parent_task_id END,
+        title           = CASE WHEN @title_set::bool THEN @title::text ELSE title END,
+        description     = CASE WHEN @description_set::bool THEN sqlc.narg(description)::text ELSE description END,
+        status          = CASE WHEN @status_set::bool THEN @status::task_status ELSE status END,
+        priority        = CASE WHEN @priority_set::bool THEN sqlc.narg(priority)::task_priority ELSE priority END,
+        due_date        = CASE WHEN @due_date_set::bool THEN sqlc.narg(due_date)::date ELSE due_date END,
+        estimated_hours = CASE WHEN @estimated_hours_set::bool THEN sqlc.narg(estimated_hours)::numeric ELSE estimated_hours END,
+        completed_at    = CASE
+            WHEN NOT @status_set::bool THEN completed_at
+            WHEN @status::task_status <> 'done' THEN NULL
+            ELSE coalesce(completed_at, now()) END,
+        version         = version + 1,
+        updated_at      = now()
+    WHERE tasks.user_id = @user_id AND tasks.id = @id
+    RETURNING tasks.*
 )
-UPDATE tasks SET
-    project_id      = CASE WHEN @project_id_set::bool THEN @project_id::bigint ELSE project_id END,
-    parent_task_id  = CASE WHEN @parent_task_id_set::bool THEN sqlc.narg(parent_task_id)::bigint ELSE parent_task_id END,
-    title           = CASE WHEN @title_set::bool THEN @title::text ELSE title END,
-    description     = CASE WHEN @description_set::bool THEN sqlc.narg(description)::text ELSE description END,
-    status          = CASE WHEN @status_set::bool THEN @status::task_status ELSE status END,
-    priority        = CASE WHEN @priority_set::bool THEN sqlc.narg(priority)::task_priority ELSE priority END,
-    due_date        = CASE WHEN @due_date_set::bool THEN sqlc.narg(due_date)::date ELSE due_date END,
-    estimated_hours = CASE WHEN @estimated_hours_set::bool THEN sqlc.narg(estimated_hours)::numeric ELSE estimated_hours END,
-    completed_at    = CASE
-        WHEN NOT @status_set::bool THEN completed_at
-        WHEN @status::task_status <> 'done' THEN NULL
-        ELSE coalesce(completed_at, now()) END,
-    version         = version + 1,
-    updated_at      = now()
-WHERE tasks.user_id = @user_id AND tasks.id = @id
-RETURNING tasks.user_id, tasks.id, tasks.project_id, tasks.parent_task_id, tasks.title,
-          tasks.description, tasks.status, tasks.priority, tasks.due_date, tasks.estimated_hours,
-          tasks.completed_at, tasks.version, tasks.created_at, tasks.updated_at,
-          ARRAY(SELECT g.name FROM task_tags tt
-                JOIN tags g ON g.user_id = tt.user_id AND g.id = tt.tag_id
-                WHERE tt.user_id = tasks.user_id AND tt.task_id = tasks.id
-                ORDER BY g.name COLLATE "C")::text[] AS tags,
-          (SELECT count(*) FROM tasks s
-           WHERE s.user_id = tasks.user_id AND s.parent_task_id = tasks.id) AS subtask_count,
-          (SELECT count(*) FROM comments c
-           WHERE c.user_id = tasks.user_id AND c.task_id = tasks.id) AS comment_count;
+SELECT updated.*, v.tags, v.subtask_count, v.comment_count
+FROM updated
+JOIN task_rows v ON v.user_id = updated.user_id AND v.id = updated.id;
 
 -- name: TaskComplete :exec
 UPDATE tasks SET status = 'done', completed_at = now(), version = version + 1, updated_at = now()

@@ -81,11 +81,11 @@ CREATE FUNCTION webhook_data(kind change_entity, p_user_id bigint, p_id bigint) 
             'created_at', api_time(p.created_at), 'updated_at', api_time(p.updated_at))
         FROM projects p WHERE p.user_id = p_user_id AND p.id = p_id)
     WHEN 'task' THEN (
-        SELECT jsonb_build_object('id', t.id, 'project_id', t.project_id, 'parent_task_id', t.parent_task_id,
-            'title', t.title, 'description', t.description, 'status', t.status, 'priority', t.priority,
-            'due_date', t.due_date, 'estimated_hours', t.estimated_hours, 'completed_at', api_time(t.completed_at),
-            'tags', to_jsonb(t.tags), 'subtask_count', t.subtask_count, 'comment_count', t.comment_count,
-            'created_at', api_time(t.created_at), 'updated_at', api_time(t.updated_at))
+        -- task_rows is the task's shape: every column but user_id and
+        -- version (its ETag), timestamps as the API writes them.
+        SELECT to_jsonb(t) - 'user_id' - 'version'
+               || jsonb_build_object('completed_at', api_time(t.completed_at),
+                                     'created_at', api_time(t.created_at), 'updated_at', api_time(t.updated_at))
         FROM task_rows t WHERE t.user_id = p_user_id AND t.id = p_id)
     WHEN 'tag' THEN (
         SELECT jsonb_build_object('id', g.id, 'name', g.name,
