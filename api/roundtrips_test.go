@@ -50,15 +50,18 @@ func (c *roundTripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ p
 }
 
 // A statement pgx prepares (on its first use on a connection, to cache
-// it) is one more round trip.
+// it) is one more round trip; one it finds prepared already is none.
 func (c *roundTripCounter) TracePrepareStart(ctx context.Context, _ *pgx.Conn, data pgx.TracePrepareStartData) context.Context {
-	if !background(data.SQL) {
-		c.prepares.Add(1)
-	}
-	return ctx
+	return context.WithValue(ctx, ownPrepare{}, !background(data.SQL))
 }
 
-func (c *roundTripCounter) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+type ownPrepare struct{}
+
+func (c *roundTripCounter) TracePrepareEnd(ctx context.Context, _ *pgx.Conn, data pgx.TracePrepareEndData) {
+	if own, _ := ctx.Value(ownPrepare{}).(bool); own && !data.AlreadyPrepared {
+		c.prepares.Add(1)
+	}
+}
 
 func (c *roundTripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 

@@ -27,6 +27,9 @@ func CustomPlans(pool *Pool) DBTX { return customPlans{pool} }
 type customPlans struct{ *Pool }
 
 func (c customPlans) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if c.shared != nil {
+		return c.shared.query(ctx, []sharedStmt{{sql: "SET plan_cache_mode = force_custom_plan"}, {sql: sql, args: args}, {sql: "RESET plan_cache_mode"}}, 1)
+	}
 	b := &pgx.Batch{}
 	b.Queue("SET plan_cache_mode = force_custom_plan")
 	b.Queue(sql, args...)
@@ -79,6 +82,19 @@ type Pool struct {
 	// AcquireTimeout bounds the wait for a free connection; 0: no bound
 	// but the caller's context.
 	AcquireTimeout time.Duration
+
+	shared *sharedReads // nil: every statement takes a connection of its own
+}
+
+// NewPool wraps pool. With shareReads, statements outside transactions
+// that arrive together share connections (see sharedReads), where the
+// exec mode allows it.
+func NewPool(pool *pgxpool.Pool, acquireTimeout time.Duration, shareReads bool) *Pool {
+	p := &Pool{Pool: pool, AcquireTimeout: acquireTimeout}
+	if shareReads && sharable(pool) {
+		p.shared = newSharedReads(p)
+	}
+	return p
 }
 
 // Acquire takes a connection, waiting at most AcquireTimeout.
@@ -105,6 +121,9 @@ func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 }
 
 func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if p.shared != nil {
+		return p.shared.query(ctx, []sharedStmt{{sql: sql, args: args}}, 0)
+	}
 	conn, err := p.Acquire(ctx)
 	if err != nil {
 		return nil, err

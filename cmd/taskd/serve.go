@@ -41,6 +41,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	openSignup := fs.Bool("open-signup", envBool("OPEN_SIGNUP", true), "let anyone sign up with POST /v1/users (env OPEN_SIGNUP); off: 403, and users come from `taskd user create`")
 	acquireTimeout := fs.Duration("db-acquire-timeout", envDuration("DB_ACQUIRE_TIMEOUT", time.Second),
 		"longest wait for a free database connection; then 503 with Retry-After, so a saturated server sheds load at once (env DB_ACQUIRE_TIMEOUT)")
+	shareReads := fs.Bool("db-share-reads", envBool("DB_SHARE_READS", true),
+		"let statements outside transactions that arrive together share pooled connections, pipelined in one round trip, so a burst larger than the pool is not answered in waves (env DB_SHARE_READS)")
 	shutdownDelay := fs.Duration("shutdown-delay", envDuration("SHUTDOWN_DELAY", 5*time.Second),
 		"after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes, so a load balancer stops sending first (env SHUTDOWN_DELAY)")
 	changeRetention := fs.Duration("change-retention", envDuration("CHANGE_RETENTION", 30*24*time.Hour),
@@ -132,7 +134,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go api.PruneChanges(ctx, pool, *changeRetention, time.Hour, log)
 	shuttingDown := make(chan struct{})
 	handler, _ := api.New(pool, api.Options{OpenSignup: *openSignup, Logger: log, RequestTimeout: *requestTimeout, RateLimits: limits,
-		AcquireTimeout: *acquireTimeout, ShuttingDown: shuttingDown, ListenConfig: listenCfg, NoListen: d.transactionPooled() && listenCfg == nil,
+		AcquireTimeout: *acquireTimeout, NoSharedReads: !*shareReads, ShuttingDown: shuttingDown, ListenConfig: listenCfg, NoListen: d.transactionPooled() && listenCfg == nil,
 		Webhooks: api.WebhookOptions{Key: webhookKey, AllowPrivate: *webhookAllowPrivate, RetrySchedule: schedule}, Background: ctx})
 	srv := &http.Server{
 		Handler:           handler,

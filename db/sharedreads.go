@@ -1,0 +1,593 @@
+package db
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// sharedReads lets statements that run outside a transaction and arrive
+// together share pooled connections: each batch travels to PostgreSQL
+// as one pipeline in one round trip, every statement followed by its own
+// Sync. A pool of N connections would otherwise answer a burst of M > N
+// requests in M/N waves of one round trip each; with the database 100 ms
+// away, that is the difference between 100 ms and 400 ms for a burst of
+// 100 on the default pool.
+//
+// Each statement (with its Sync) is its own implicit transaction, exactly
+// as when it runs alone on a pooled connection: it takes its snapshot
+// when PostgreSQL reaches it, so it sees every write acknowledged before
+// it was sent, and an error fails its own request only (PostgreSQL skips
+// to the next Sync, which is the next request's).
+//
+// Batching policy: when no batch is in flight, a statement leaves at
+// once (an idle server adds no latency). While batches are in flight it
+// waits a short window (a quarter of the recent round trip, at most
+// 2 ms) for company, then leaves with whatever arrived, on a connection
+// of its own; a lane that finishes takes everything waiting at once. So
+// a burst becomes a handful of pipelines sent within milliseconds of
+// each other instead of waves.
+//
+// A caller whose context ends stops waiting at once; the statement is
+// cancelled in PostgreSQL when every caller of its batch has gone (the
+// batch's context ends, and pgx cancels as it does for any statement),
+// and the batch's deadline is its callers' latest.
+type sharedReads struct {
+	pool     *Pool
+	tracer   pgx.QueryTracer // tests count statements; nil in service
+	maxLanes int             // batches in flight at most (connections used)
+	maxBatch int             // statements per pipeline at most
+
+	mu      sync.Mutex
+	pending []*sharedCall
+	lanes   int  // batches in flight
+	armed   bool // a window timer will dispatch pending
+	rtt     atomic.Int64
+
+	pipelines  atomic.Int64 // sent, for tests
+	described  sync.Map     // SQL → *pgconn.StatementDescription
+	generation atomic.Int64 // bumped when a description is forgotten: new names
+}
+
+const (
+	sharedMaxWindow = 2 * time.Millisecond
+	sharedMaxBatch  = 64
+	sharedMinChunk  = 4
+)
+
+// A sharedStmt is one statement of a call.
+type sharedStmt struct {
+	sql  string
+	args []any
+}
+
+// sharedCall is one caller's unit: its statements run in order in one
+// implicit transaction (one Sync); the rows of stmts[main] are its.
+type sharedCall struct {
+	ctx   context.Context
+	stmts []sharedStmt
+	main  int
+
+	state  atomic.Int32 // callWaiting, callTaken or callAbandoned
+	result chan sharedResult
+	done   chan struct{} // the caller closed its rows: the lane reads on
+	batch  *sharedBatch  // set under sharedReads.mu when a lane takes it
+}
+
+const (
+	callWaiting int32 = iota
+	callTaken
+	callAbandoned
+)
+
+type sharedResult struct {
+	rows pgx.Rows
+	err  error
+}
+
+// sharedBatch is one pipeline's calls and the context they share.
+type sharedBatch struct {
+	calls  []*sharedCall
+	ctx    context.Context
+	cancel context.CancelFunc
+	live   int // calls still waiting or reading; guarded by sharedReads.mu
+}
+
+func newSharedReads(p *Pool) *sharedReads {
+	cfg := p.Pool.Config()
+	// A quarter of the pool stays for transactions, which cannot share.
+	lanes := max(1, int(cfg.MaxConns)-int(cfg.MaxConns)/4)
+	s := &sharedReads{pool: p, maxLanes: lanes, maxBatch: sharedMaxBatch}
+	s.tracer = cfg.ConnConfig.Tracer
+	s.rtt.Store(int64(time.Millisecond))
+	return s
+}
+
+// sharable says whether statements on this pool can share connections:
+// only with pgx's default statement cache, whose prepared statements
+// live on the connection. Behind a transaction-pooling PgBouncer (exec
+// mode "exec") each statement goes alone, as before.
+func sharable(p *pgxpool.Pool) bool {
+	return p.Config().ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
+}
+
+func (s *sharedReads) query(ctx context.Context, stmts []sharedStmt, main int) (pgx.Rows, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c := &sharedCall{ctx: ctx, stmts: stmts, main: main, result: make(chan sharedResult, 1), done: make(chan struct{}, 1)}
+	s.submit(c)
+	select {
+	case r := <-c.result:
+		return r.rows, r.err
+	case <-ctx.Done():
+		if s.abandon(c) {
+			return nil, ctx.Err()
+		}
+		r := <-c.result // taken just now: its rows are on their way
+		return r.rows, r.err
+	}
+}
+
+func (s *sharedReads) submit(c *sharedCall) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending = append(s.pending, c)
+	switch {
+	case s.lanes >= s.maxLanes:
+		// a lane takes it when it finishes its batch
+	case s.lanes == 0 || len(s.pending) >= s.maxBatch:
+		s.dispatchLocked()
+	case !s.armed:
+		s.armed = true
+		time.AfterFunc(s.window(), s.windowEnded)
+	}
+}
+
+// window is how long a statement waits for company while others are in
+// flight: a quarter of the recent round trip, so waiting never costs
+// more than a fraction of what it saves.
+func (s *sharedReads) window() time.Duration {
+	return min(time.Duration(s.rtt.Load())/4, sharedMaxWindow)
+}
+
+func (s *sharedReads) windowEnded() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed = false
+	s.dispatchLocked()
+}
+
+// dispatchLocked starts lanes for the pending calls. They are spread
+// over up to half the free lanes, at least sharedMinChunk to a lane:
+// statements in one pipeline run one after another in one backend, so
+// a few lanes let PostgreSQL use its cores, and half keeps lanes for
+// what arrives next. s.mu is held.
+func (s *sharedReads) dispatchLocked() {
+	free := s.maxLanes - s.lanes
+	if len(s.pending) == 0 || free <= 0 {
+		return
+	}
+	lanes := min((len(s.pending)+sharedMinChunk-1)/sharedMinChunk, (free+1)/2)
+	chunk := min((len(s.pending)+lanes-1)/lanes, s.maxBatch)
+	for range lanes {
+		b := s.takeLocked(chunk)
+		if b == nil {
+			return
+		}
+		s.lanes++
+		go s.lane(b)
+	}
+}
+
+// takeLocked makes a batch of up to n pending calls (the abandoned left
+// out); nil when none wait. s.mu is held.
+func (s *sharedReads) takeLocked(n int) *sharedBatch {
+	b := &sharedBatch{}
+	i := 0
+	for i < len(s.pending) && len(b.calls) < n {
+		c := s.pending[i]
+		i++
+		if c.state.Load() == callAbandoned {
+			continue
+		}
+		c.batch = b
+		b.calls = append(b.calls, c)
+	}
+	s.pending = s.pending[i:]
+	if len(s.pending) == 0 {
+		s.pending = nil
+	}
+	if len(b.calls) == 0 {
+		return nil
+	}
+	b.live = len(b.calls)
+	b.ctx, b.cancel = batchContext(b.calls)
+	return b
+}
+
+// batchContext ends when every call has gone (see abandon) or at the
+// latest of their deadlines.
+func batchContext(calls []*sharedCall) (context.Context, context.CancelFunc) {
+	var latest time.Time
+	for _, c := range calls {
+		d, ok := c.ctx.Deadline()
+		if !ok {
+			return context.WithCancel(context.Background())
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	return context.WithDeadline(context.Background(), latest)
+}
+
+// abandon gives up a call whose context ended before its rows came;
+// false when the lane took it first (its result is on its way). The last
+// call of a batch to go cancels the batch's statements in PostgreSQL.
+func (s *sharedReads) abandon(c *sharedCall) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.state.CompareAndSwap(callWaiting, callAbandoned) {
+		return false
+	}
+	if b := c.batch; b != nil {
+		b.live--
+		if b.live == 0 {
+			b.cancel()
+		}
+	}
+	return true
+}
+
+// next is the lane's following batch: a share of what waits, the rest
+// spread over other lanes at once (it has waited for a lane already).
+// nil: none waits, and the lane ends.
+func (s *sharedReads) next() *sharedBatch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.pending); n > 0 {
+		free := s.maxLanes - s.lanes + 1 // this lane too
+		lanes := min((n+sharedMinChunk-1)/sharedMinChunk, (free+1)/2)
+		b := s.takeLocked(min((n+lanes-1)/lanes, s.maxBatch))
+		s.dispatchLocked()
+		if b != nil {
+			return b
+		}
+	}
+	s.lanes--
+	return nil
+}
+
+// lane runs batches on one connection until none wait.
+func (s *sharedReads) lane(b *sharedBatch) {
+	var conn *pgxpool.Conn
+	defer func() {
+		if conn != nil {
+			conn.Release()
+		}
+	}()
+	for ; b != nil; b = s.next() {
+		if conn == nil {
+			var err error
+			if conn, err = s.pool.Acquire(b.ctx); err != nil {
+				conn = nil
+				b.fail(0, err)
+				b.cancel()
+				continue
+			}
+		}
+		start := time.Now()
+		s.run(conn.Conn(), b)
+		s.observe(time.Since(start))
+		b.cancel()
+		if conn.Conn().IsClosed() {
+			conn.Release()
+			conn = nil
+		}
+	}
+}
+
+// observe keeps a moving average of a batch's time, the window's basis.
+func (s *sharedReads) observe(d time.Duration) {
+	old := s.rtt.Load()
+	s.rtt.Store(old + (int64(d)-old)/8)
+}
+
+// fail answers the calls from the i-th on with err.
+func (b *sharedBatch) fail(i int, err error) {
+	for _, c := range b.calls[i:] {
+		c.deliver(nil, err)
+	}
+}
+
+// deliver hands the caller its rows (or error) unless it has gone, and
+// waits until it has read them: the rows stream from the connection the
+// next call's results follow on. A gone caller's rows are discarded.
+func (c *sharedCall) deliver(rows pgx.Rows, err error) {
+	if !c.state.CompareAndSwap(callWaiting, callTaken) {
+		if rows != nil {
+			rows.Close()
+		}
+		return
+	}
+	if rows == nil {
+		c.result <- sharedResult{err: err}
+		return
+	}
+	c.result <- sharedResult{rows: &sharedRows{Rows: rows, done: c.done}}
+	<-c.done
+}
+
+// describe is what a statement takes and returns, learned once (the
+// schema is the same on every connection) and kept with the name shared
+// reads prepare it under on each connection.
+func (s *sharedReads) describe(ctx context.Context, conn *pgx.Conn, sql string) (*pgconn.StatementDescription, error) {
+	if sd, ok := s.described.Load(sql); ok {
+		return sd.(*pgconn.StatementDescription), nil
+	}
+	digest := sha256.Sum256([]byte(sql))
+	name := fmt.Sprintf("taskd_shared_%s_%d", hex.EncodeToString(digest[:12]), s.generation.Load())
+	prepared := preparedOn(conn)
+	sd, ok := prepared[name] // another server on the same pool prepared it
+	if !ok {
+		var err error
+		if sd, err = conn.PgConn().Prepare(ctx, name, sql, nil); err != nil {
+			return nil, err
+		}
+		prepared[name] = sd
+	}
+	s.described.Store(sql, sd)
+	return sd, nil
+}
+
+// preparedOn is the shared-read statements prepared on conn, by name.
+func preparedOn(conn *pgx.Conn) map[string]*pgconn.StatementDescription {
+	data := conn.PgConn().CustomData()
+	set, ok := data["taskd.shared"].(map[string]*pgconn.StatementDescription)
+	if !ok {
+		set = map[string]*pgconn.StatementDescription{}
+		data["taskd.shared"] = set
+	}
+	return set
+}
+
+// run sends the batch as one pipeline and hands out its results in order.
+func (s *sharedReads) run(conn *pgx.Conn, b *sharedBatch) {
+	// Each call's arguments are encoded before anything is sent; a call
+	// that fails here fails alone.
+	type encoded struct {
+		sd   *pgconn.StatementDescription
+		args pgx.ExtendedQueryBuilder
+	}
+	sends := make([][]encoded, len(b.calls))
+	for i, c := range b.calls {
+		enc := make([]encoded, len(c.stmts))
+		for j, st := range c.stmts {
+			sd, err := s.describe(b.ctx, conn, st.sql)
+			if err == nil {
+				err = enc[j].args.Build(conn.TypeMap(), sd, st.args)
+			}
+			if err != nil {
+				if conn.IsClosed() {
+					b.fail(0, err) // answered calls are left as they are
+					return
+				}
+				c.deliver(nil, err)
+				enc = nil
+				break
+			}
+			enc[j].sd = sd
+		}
+		sends[i] = enc
+	}
+
+	s.pipelines.Add(1)
+	pipeline := conn.PgConn().StartPipeline(b.ctx)
+	var stale []string
+	defer func() {
+		pipeline.Close()
+		s.forget(b.ctx, conn, stale)
+	}()
+	// Statements new to this connection are prepared at the head of the
+	// same pipeline, behind a Sync of their own: no extra round trip.
+	prepared := preparedOn(conn)
+	var preparing []*pgconn.StatementDescription
+	for _, enc := range sends {
+		for _, e := range enc {
+			if prepared[e.sd.Name] == nil && !slices.ContainsFunc(preparing, func(p *pgconn.StatementDescription) bool { return p.Name == e.sd.Name }) {
+				pipeline.SendPrepare(e.sd.Name, e.sd.SQL, e.sd.ParamOIDs)
+				preparing = append(preparing, e.sd)
+			}
+		}
+	}
+	if len(preparing) > 0 {
+		pipeline.SendPipelineSync()
+	}
+	for _, enc := range sends {
+		if enc == nil {
+			continue
+		}
+		for _, e := range enc {
+			pipeline.SendQueryPrepared(e.sd.Name, e.args.ParamValues, e.args.ParamFormats, e.args.ResultFormats)
+		}
+		pipeline.SendPipelineSync()
+	}
+	if err := pipeline.Flush(); err != nil {
+		b.fail(0, err)
+		return
+	}
+	if len(preparing) > 0 {
+		if err := receivePrepares(pipeline, preparing, prepared); err != nil {
+			b.fail(0, err)
+			return
+		}
+	}
+	for i, c := range b.calls {
+		if sends[i] == nil {
+			continue
+		}
+		if err := s.receive(conn, pipeline, c, &stale); err != nil {
+			b.fail(i+1, err) // the connection broke: no later result will come
+			return
+		}
+	}
+}
+
+// forget drops statements whose description no longer holds (the schema
+// changed under a running process: "cached plan must not change result
+// type") or that are missing, so that the next call prepares them anew,
+// as pgx's own statement cache does.
+func (s *sharedReads) forget(ctx context.Context, conn *pgx.Conn, sqls []string) {
+	for _, sql := range sqls {
+		sd, ok := s.described.LoadAndDelete(sql)
+		if ok {
+			s.generation.Add(1) // other connections hold the old name
+		}
+		if !ok || conn.IsClosed() {
+			continue
+		}
+		name := sd.(*pgconn.StatementDescription).Name
+		delete(preparedOn(conn), name)
+		_ = conn.PgConn().Deallocate(ctx, name)
+	}
+}
+
+// receivePrepares reads the pipeline's leading prepares through their
+// Sync. A prepare that fails (none should: each prepared once before)
+// fails the calls that use it, with "prepared statement does not exist".
+func receivePrepares(pipeline *pgconn.Pipeline, sds []*pgconn.StatementDescription, prepared map[string]*pgconn.StatementDescription) error {
+	for _, sd := range sds {
+		res, err := pipeline.GetResults()
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) {
+				break // PostgreSQL skips to the Sync
+			}
+			return err
+		}
+		if _, ok := res.(*pgconn.StatementDescription); !ok {
+			return errors.New("shared read: unexpected pipeline result")
+		}
+		prepared[sd.Name] = sd
+	}
+	for {
+		res, err := pipeline.GetResults()
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) {
+				continue
+			}
+			return err
+		}
+		if _, ok := res.(*pgconn.PipelineSync); ok {
+			return nil
+		}
+		if res == nil {
+			return errors.New("shared read: pipeline ended early")
+		}
+	}
+}
+
+// receive reads one call's results through its Sync; an error is
+// returned only when the connection can carry no more.
+func (s *sharedReads) receive(conn *pgx.Conn, pipeline *pgconn.Pipeline, c *sharedCall, stale *[]string) error {
+	answered := false
+	answer := func(rows pgx.Rows, err error) {
+		if !answered {
+			answered = true
+			c.deliver(rows, err)
+		}
+	}
+	for j := range c.stmts {
+		res, err := pipeline.GetResults()
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) {
+				answer(nil, err)
+				return err
+			}
+			if pgErr.Code == "0A000" || pgErr.Code == "26000" {
+				*stale = append(*stale, c.stmts[j].sql)
+			}
+			answer(nil, err) // PostgreSQL skips the rest of the call
+			break
+		}
+		rr, ok := res.(*pgconn.ResultReader)
+		if !ok {
+			err := errors.New("shared read: unexpected pipeline result")
+			answer(nil, err)
+			return err
+		}
+		if j != c.main {
+			if _, err := rr.Close(); err != nil {
+				answer(nil, err)
+			}
+			continue
+		}
+		rows := pgx.RowsFromResultReader(conn.TypeMap(), rr)
+		if s.tracer == nil {
+			answer(rows, nil)
+		} else {
+			// Traced as pgx traces a statement of its own, so that a
+			// tracer sees one statement per call however it travelled.
+			ctx := s.tracer.TraceQueryStart(c.ctx, conn, pgx.TraceQueryStartData{SQL: c.stmts[j].sql, Args: c.stmts[j].args})
+			answer(rows, nil)
+			s.tracer.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: rows.CommandTag(), Err: rows.Err()})
+		}
+		if conn.IsClosed() {
+			return errors.New("shared read: connection closed")
+		}
+	}
+	for {
+		res, err := pipeline.GetResults()
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) {
+				answer(nil, err)
+				return err
+			}
+			answer(nil, err)
+			continue
+		}
+		if _, ok := res.(*pgconn.PipelineSync); ok {
+			answer(nil, errors.New("shared read: no result")) // only if nothing answered
+			return nil
+		}
+		if res == nil {
+			err := errors.New("shared read: pipeline ended early")
+			answer(nil, err)
+			return err
+		}
+	}
+}
+
+// sharedRows tells the lane when the caller is done with its rows.
+type sharedRows struct {
+	pgx.Rows
+	done chan struct{}
+	once sync.Once
+}
+
+func (r *sharedRows) Close() {
+	r.Rows.Close()
+	r.once.Do(func() { r.done <- struct{}{} })
+}
+
+func (r *sharedRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}

@@ -1,0 +1,212 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"taskd/db"
+	"taskd/internal/testdb"
+)
+
+func sharedPool(t *testing.T, conns int32) (*pgxpool.Pool, *db.Pool) {
+	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = conns })
+	return pool, db.NewPool(pool, 0, true)
+}
+
+// A burst far larger than the pool shares its connections: every caller
+// gets its own answer, on at most the lanes' connections, in far fewer
+// pipelines than statements.
+func TestSharedReadsShareConnections(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, p := sharedPool(t, 4)
+	const calls = 300
+	var wg sync.WaitGroup
+	pids := make([]uint32, calls)
+	errs := make([]error, calls)
+	got := make([]int, calls)
+	start := db.Pipelines(p)
+	for i := range calls {
+		wg.Go(func() {
+			errs[i] = p.QueryRow(ctx, "SELECT pg_backend_pid(), $1::int", i).Scan(&pids[i], &got[i])
+		})
+	}
+	wg.Wait()
+	distinct := map[uint32]bool{}
+	for i := range calls {
+		require.NoError(t, errs[i])
+		require.Equal(t, i, got[i], "call %d got another call's row", i)
+		distinct[pids[i]] = true
+	}
+	require.LessOrEqual(t, len(distinct), 3, "a quarter of the pool stays for transactions")
+	sent := db.Pipelines(p) - start
+	require.Less(t, sent, int64(calls/2), "statements travelled together")
+	t.Logf("%d statements in %d pipelines on %d connections", calls, sent, len(distinct))
+}
+
+// busyLane keeps the only lane of a one-connection pool busy for d, so
+// that the calls made meanwhile leave together in its next pipeline.
+func busyLane(t *testing.T, p *db.Pool, d time.Duration) (wait func()) {
+	done := make(chan error, 1)
+	sent := db.Pipelines(p)
+	go func() {
+		done <- p.QueryRow(context.Background(), "SELECT 1 FROM pg_sleep($1::float8)", d.Seconds()).Scan(new(int))
+	}()
+	require.Eventually(t, func() bool { return db.Pipelines(p) > sent }, 5*time.Second, time.Millisecond)
+	return func() { require.NoError(t, <-done) }
+}
+
+// A statement that fails inside a shared pipeline fails its own call
+// only: the others before and after it in the same pipeline succeed.
+func TestSharedReadFailsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, p := sharedPool(t, 1)
+	for round := range 20 {
+		wait := busyLane(t, p, 200*time.Millisecond)
+		before := db.Pipelines(p)
+		const calls = 20
+		var wg sync.WaitGroup
+		results := make([]int, calls)
+		errs := make([]error, calls)
+		for i := range calls {
+			wg.Go(func() {
+				divisor := i % 3 // every third divides by zero
+				errs[i] = p.QueryRow(ctx, "SELECT 60 / $1::int", divisor).Scan(&results[i])
+			})
+		}
+		wg.Wait()
+		wait()
+		for i := range calls {
+			if i%3 == 0 {
+				var pgErr *pgconn.PgError
+				require.ErrorAs(t, errs[i], &pgErr, "round %d call %d", round, i)
+				require.Equal(t, "22012", pgErr.Code)
+				continue
+			}
+			require.NoError(t, errs[i], "round %d call %d", round, i)
+			require.Equal(t, 60/(i%3), results[i])
+		}
+		require.Equal(t, before+1, db.Pipelines(p), "round %d: the %d calls shared one pipeline", round, calls)
+	}
+}
+
+// Every read sees every write acknowledged before it began, however the
+// read travelled.
+func TestSharedReadSeesAcknowledgedWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, p := sharedPool(t, 4)
+	_, err := pool.Exec(ctx, "CREATE TABLE seen (n int)")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				n := w*1000 + i
+				if _, err := pool.Exec(ctx, "INSERT INTO seen VALUES ($1)", n); err != nil {
+					t.Error(err)
+					return
+				}
+				var found bool
+				if err := p.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM seen WHERE n = $1)", n).Scan(&found); err != nil {
+					t.Error(err)
+					return
+				}
+				if !found {
+					t.Errorf("the read after insert %d did not see it", n)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// A caller whose deadline passes stops waiting at once, and its
+// statement is cancelled in PostgreSQL; a caller that gives up before
+// its pipeline leaves does not take the others of that pipeline with it.
+func TestSharedReadDeadlineReachesTheDatabase(t *testing.T) {
+	t.Parallel()
+	pool, p := sharedPool(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := p.Query(ctx, "SELECT pg_sleep(30) /* doomed */")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 3*time.Second)
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, pool.QueryRow(context.Background(),
+			"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%doomed%' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&n))
+		return n == 0
+	}, 5*time.Second, 20*time.Millisecond, "the statement no longer runs in PostgreSQL")
+
+	// Two callers queued behind a busy lane leave in one pipeline; the
+	// first gives up before it leaves, the second still gets its row.
+	_, one := sharedPool(t, 1)
+	wait := busyLane(t, one, 300*time.Millisecond)
+	quitter, quit := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var quitErr, stayErr error
+	var stayed int
+	wg.Go(func() { quitErr = one.QueryRow(quitter, "SELECT 1").Scan(new(int)) })
+	wg.Go(func() { stayErr = one.QueryRow(context.Background(), "SELECT 2").Scan(&stayed) })
+	time.Sleep(50 * time.Millisecond)
+	quit()
+	wg.Wait()
+	wait()
+	require.ErrorIs(t, quitErr, context.Canceled)
+	require.NoError(t, stayErr)
+	require.Equal(t, 2, stayed)
+	require.False(t, errors.Is(stayErr, pgx.ErrNoRows))
+}
+
+// A statement whose result changes under a running process (a migration
+// replaced a view) fails at most once, as with pgx's own statement
+// cache, and is prepared anew on every connection after that.
+func TestSharedReadRecoversFromSchemaChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, p := sharedPool(t, 4)
+	_, err := pool.Exec(ctx, "CREATE VIEW shape AS SELECT 1 AS a")
+	require.NoError(t, err)
+	readAll := func() (cols int, err error) {
+		rows, err := p.Query(ctx, "SELECT * FROM shape")
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			cols = len(rows.FieldDescriptions())
+		}
+		return cols, rows.Err()
+	}
+	var wg sync.WaitGroup
+	for range 20 { // prepared on several connections
+		wg.Go(func() { _, err := readAll(); require.NoError(t, err) })
+	}
+	wg.Wait()
+	_, err = pool.Exec(ctx, "CREATE OR REPLACE VIEW shape AS SELECT 1 AS a, 2 AS b")
+	require.NoError(t, err)
+	failures := 0
+	for range 20 {
+		cols, err := readAll()
+		if err != nil {
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr)
+			require.Equal(t, "0A000", pgErr.Code)
+			failures++
+			continue
+		}
+		require.Equal(t, 2, cols)
+	}
+	require.LessOrEqual(t, failures, 1)
+}
