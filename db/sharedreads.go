@@ -33,10 +33,17 @@ import (
 // Batching policy: when no batch is in flight, a statement leaves at
 // once (an idle server adds no latency). While batches are in flight it
 // waits a short window (a quarter of the recent round trip, at most
-// 2 ms) for company, then leaves with whatever arrived, on a connection
-// of its own; a lane that finishes takes everything waiting at once. So
-// a burst becomes a handful of pipelines sent within milliseconds of
-// each other instead of waves.
+// 2 ms) for company; then what waits leaves spread over up to half the
+// free lanes, at least four statements to a lane (statements of one
+// pipeline run one after another in one backend, so a few lanes let
+// PostgreSQL use its cores, and half the free lanes stay for what comes
+// next). A lane that finishes takes its share of what waits at once. So
+// a burst becomes a handful of pipelines sent within a fraction of a
+// round trip of each other instead of waves.
+//
+// The lane hands each caller its rows as they stream in and waits for
+// the caller to close them before reading the next caller's: copying
+// whole results out of the connection cost more CPU than it saved.
 //
 // A caller whose context ends stops waiting at once; the statement is
 // cancelled in PostgreSQL when every caller of its batch has gone (the
@@ -287,9 +294,7 @@ func (s *sharedReads) lane(b *sharedBatch) {
 				continue
 			}
 		}
-		start := time.Now()
 		s.run(conn.Conn(), b)
-		s.observe(time.Since(start))
 		b.cancel()
 		if conn.Conn().IsClosed() {
 			conn.Release()
@@ -298,7 +303,8 @@ func (s *sharedReads) lane(b *sharedBatch) {
 	}
 }
 
-// observe keeps a moving average of a batch's time, the window's basis.
+// observe keeps a moving average of the round trip (send to the first
+// answer of a pipeline), the window's basis.
 func (s *sharedReads) observe(d time.Duration) {
 	old := s.rtt.Load()
 	s.rtt.Store(old + (int64(d)-old)/8)
@@ -423,6 +429,7 @@ func (s *sharedReads) run(conn *pgx.Conn, b *sharedBatch) {
 		}
 		pipeline.SendPipelineSync()
 	}
+	sent := time.Now()
 	if err := pipeline.Flush(); err != nil {
 		b.fail(0, err)
 		return
@@ -440,6 +447,10 @@ func (s *sharedReads) run(conn *pgx.Conn, b *sharedBatch) {
 		if err := s.receive(conn, pipeline, c, &stale); err != nil {
 			b.fail(i+1, err) // the connection broke: no later result will come
 			return
+		}
+		if !sent.IsZero() {
+			s.observe(time.Since(sent)) // the first answer: a round trip
+			sent = time.Time{}
 		}
 	}
 }
