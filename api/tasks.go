@@ -267,16 +267,7 @@ func (s *server) createTask(ctx context.Context, q *db.Queries, in *TaskCreateIn
 	}, b.ProjectID, b.ParentTaskID != nil, isOpen(status)); err != nil {
 		return nil, err
 	}
-	// TaskCreateRow is task_rows' columns and then the placement. It is
-	// not sqlc.embed(task_rows) because cmd/taskbench runs TaskCreate's
-	// text from sql/tasks.sql as it is, where sqlc.embed is not SQL.
-	created := db.TaskRow{
-		UserID: row.UserID, ID: row.ID, ProjectID: row.ProjectID, ParentTaskID: row.ParentTaskID,
-		Title: row.Title, Description: row.Description, Status: row.Status, Priority: row.Priority,
-		DueDate: row.DueDate, EstimatedHours: row.EstimatedHours, CompletedAt: row.CompletedAt,
-		Version: row.Version, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, Tags: row.Tags,
-		SubtaskCount: row.SubtaskCount, CommentCount: row.CommentCount,
-	}
+	created := row.TaskRow
 	return &TaskCreatedOutput{
 		ETag:     etag(created.Version),
 		Location: "/v1/tasks/" + strconv.FormatInt(created.ID, 10),

@@ -134,6 +134,21 @@ type ChangesPageRow struct {
 // come along, from the same snapshot as the page (a later statement's
 // horizon could pass a transaction that this one did not see commit): an
 // empty page is one row with a NULL entity.
+//
+// Its task_* columns (and changeFromRow's mapping of them in api/changes.go)
+// are the one remaining copy of a task's shape outside task_rows: every
+// other query answers task_rows' columns as db.TaskRow (SELECT * or
+// sqlc.embed). Here the task is LEFT JOINed, NULL for the other entity
+// types and for a deleted task, and sqlc.embed has no nullable form (it
+// scans into db.TaskRow's non-pointer fields, which fail on NULL), nor does
+// a function returning task_rows help, for the same reason. Answering the
+// task as one composite or jsonb column would not do either: pgx cannot
+// scan an unregistered composite into a struct, and jsonb writes
+// timestamps with all six fractional digits where GET writes Go's
+// RFC 3339 (trailing zeros dropped), which the feed must match. Reading
+// the tasks in a second statement would leave the page's snapshot. A new
+// column of task_rows goes here too (the api tests compare the feed's task
+// with GET /v1/tasks/{id}).
 func (q *Queries) ChangesPage(ctx context.Context, arg ChangesPageParams) ([]ChangesPageRow, error) {
 	rows, err := q.db.Query(ctx, changesPage,
 		arg.UserID,

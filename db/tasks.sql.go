@@ -80,39 +80,46 @@ func (q *Queries) TaskComplete(ctx context.Context, arg TaskCompleteParams) erro
 const taskCreate = `-- name: TaskCreate :one
 WITH project AS (
     SELECT pr.archived_at FROM projects pr
-    WHERE pr.user_id = $2 AND pr.id = $3
+    WHERE pr.user_id = $1 AND pr.id = $2
     FOR SHARE
 ), parent AS (
     -- Only when there is a parent: a lookup of a NULL id still reads the
     -- index page where the user's next task id goes, and under
     -- SERIALIZABLE that read conflicts with every concurrent create.
     SELECT pt.parent_task_id, pt.status FROM tasks pt
-    WHERE $4::bigint IS NOT NULL
-      AND pt.user_id = $2 AND pt.id = $4::bigint
+    WHERE $3::bigint IS NOT NULL
+      AND pt.user_id = $1 AND pt.id = $3::bigint
     FOR SHARE
 ), new_task AS (
     INSERT INTO tasks (user_id, project_id, parent_task_id, title, description,
                        status, priority, due_date, estimated_hours, completed_at)
-    VALUES ($2, $3, $4, $5, $6,
-            $7, $8, $9, $10,
-            CASE WHEN $7::task_status = 'done' THEN now() END)
+    VALUES ($1, $2, $3, $4, $5,
+            $6, $7, $8, $9,
+            CASE WHEN $6::task_status = 'done' THEN now() END)
     RETURNING user_id, id, project_id, parent_task_id, title, description, status, priority, due_date, estimated_hours, completed_at, version, created_at, updated_at
 ), link AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
-    SELECT $2, new_task.id, tag_id FROM new_task, unnest(tag_ids($2, $1::text[])) AS tag_id
+    SELECT $1, new_task.id, tag_id FROM new_task, unnest(tag_ids($1, $10::text[])) AS tag_id
+), task_rows AS (
+    -- The new task as the view task_rows shows a task, under the view's
+    -- name so that sqlc.embed(task_rows) answers it as db.TaskRow: the
+    -- view cannot see this statement's insert, so its derived columns are
+    -- what the statement knows (the tags it links; no subtasks or
+    -- comments yet). The columns are the view's, in its order.
+    SELECT new_task.user_id, new_task.id, new_task.project_id, new_task.parent_task_id, new_task.title, new_task.description, new_task.status, new_task.priority, new_task.due_date, new_task.estimated_hours, new_task.completed_at, new_task.version, new_task.created_at, new_task.updated_at,
+           $10::text[] AS tags,
+           0::bigint AS subtask_count,
+           0::bigint AS comment_count
+    FROM new_task
 )
-SELECT new_task.user_id, new_task.id, new_task.project_id, new_task.parent_task_id, new_task.title, new_task.description, new_task.status, new_task.priority, new_task.due_date, new_task.estimated_hours, new_task.completed_at, new_task.version, new_task.created_at, new_task.updated_at,
-       $1::text[] AS tags,
-       0::bigint AS subtask_count,
-       0::bigint AS comment_count,
+SELECT task_rows.user_id, task_rows.id, task_rows.project_id, task_rows.parent_task_id, task_rows.title, task_rows.description, task_rows.status, task_rows.priority, task_rows.due_date, task_rows.estimated_hours, task_rows.completed_at, task_rows.version, task_rows.created_at, task_rows.updated_at, task_rows.tags, task_rows.subtask_count, task_rows.comment_count,
        coalesce((SELECT project.archived_at IS NOT NULL FROM project), false)::bool AS project_archived,
        coalesce((SELECT parent.parent_task_id IS NOT NULL FROM parent), false)::bool AS parent_is_subtask,
        coalesce((SELECT parent.status = 'done' FROM parent), false)::bool AS parent_done
-FROM new_task
+FROM task_rows
 `
 
 type TaskCreateParams struct {
-	Names          []string
 	UserID         int64
 	ProjectID      int64
 	ParentTaskID   *int64
@@ -122,26 +129,11 @@ type TaskCreateParams struct {
 	Priority       TaskPriority
 	DueDate        *time.Time
 	EstimatedHours *float64
+	Names          []string
 }
 
 type TaskCreateRow struct {
-	UserID          int64
-	ID              int64
-	ProjectID       int64
-	ParentTaskID    *int64
-	Title           string
-	Description     *string
-	Status          TaskStatus
-	Priority        TaskPriority
-	DueDate         *time.Time
-	EstimatedHours  *float64
-	CompletedAt     *time.Time
-	Version         int64
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	Tags            []string
-	SubtaskCount    int64
-	CommentCount    int64
+	TaskRow         TaskRow
 	ProjectArchived bool
 	ParentIsSubtask bool
 	ParentDone      bool
@@ -154,12 +146,9 @@ type TaskCreateRow struct {
 // fail on the foreign keys; the caller rolls back when a rule refuses.
 // names are the task's normalized tag names in code point order; unknown
 // ones are created (tag_ids).
-// The new task in task_rows' shape, then the placement: the view
-// cannot see this statement's insert, so its derived columns are what the
-// statement knows (the tags it links; no subtasks or comments yet).
+// The task, then the placement.
 func (q *Queries) TaskCreate(ctx context.Context, arg TaskCreateParams) (TaskCreateRow, error) {
 	row := q.db.QueryRow(ctx, taskCreate,
-		arg.Names,
 		arg.UserID,
 		arg.ProjectID,
 		arg.ParentTaskID,
@@ -169,26 +158,27 @@ func (q *Queries) TaskCreate(ctx context.Context, arg TaskCreateParams) (TaskCre
 		arg.Priority,
 		arg.DueDate,
 		arg.EstimatedHours,
+		arg.Names,
 	)
 	var i TaskCreateRow
 	err := row.Scan(
-		&i.UserID,
-		&i.ID,
-		&i.ProjectID,
-		&i.ParentTaskID,
-		&i.Title,
-		&i.Description,
-		&i.Status,
-		&i.Priority,
-		&i.DueDate,
-		&i.EstimatedHours,
-		&i.CompletedAt,
-		&i.Version,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.Tags,
-		&i.SubtaskCount,
-		&i.CommentCount,
+		&i.TaskRow.UserID,
+		&i.TaskRow.ID,
+		&i.TaskRow.ProjectID,
+		&i.TaskRow.ParentTaskID,
+		&i.TaskRow.Title,
+		&i.TaskRow.Description,
+		&i.TaskRow.Status,
+		&i.TaskRow.Priority,
+		&i.TaskRow.DueDate,
+		&i.TaskRow.EstimatedHours,
+		&i.TaskRow.CompletedAt,
+		&i.TaskRow.Version,
+		&i.TaskRow.CreatedAt,
+		&i.TaskRow.UpdatedAt,
+		&i.TaskRow.Tags,
+		&i.TaskRow.SubtaskCount,
+		&i.TaskRow.CommentCount,
 		&i.ProjectArchived,
 		&i.ParentIsSubtask,
 		&i.ParentDone,

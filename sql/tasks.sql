@@ -108,18 +108,24 @@ WITH project AS (
 ), link AS (
     INSERT INTO task_tags (user_id, task_id, tag_id)
     SELECT @user_id, new_task.id, tag_id FROM new_task, unnest(tag_ids(@user_id, @names::text[])) AS tag_id
+), task_rows AS (
+    -- The new task as the view task_rows shows a task, under the view's
+    -- name so that sqlc.embed(task_rows) answers it as db.TaskRow: the
+    -- view cannot see this statement's insert, so its derived columns are
+    -- what the statement knows (the tags it links; no subtasks or
+    -- comments yet). The columns are the view's, in its order.
+    SELECT new_task.*,
+           @names::text[] AS tags,
+           0::bigint AS subtask_count,
+           0::bigint AS comment_count
+    FROM new_task
 )
--- The new task in task_rows' shape, then the placement: the view
--- cannot see this statement's insert, so its derived columns are what the
--- statement knows (the tags it links; no subtasks or comments yet).
-SELECT new_task.*,
-       @names::text[] AS tags,
-       0::bigint AS subtask_count,
-       0::bigint AS comment_count,
+-- The task, then the placement.
+SELECT sqlc.embed(task_rows),
        coalesce((SELECT project.archived_at IS NOT NULL FROM project), false)::bool AS project_archived,
        coalesce((SELECT parent.parent_task_id IS NOT NULL FROM parent), false)::bool AS parent_is_subtask,
        coalesce((SELECT parent.status = 'done' FROM parent), false)::bool AS parent_done
-FROM new_task;
+FROM task_rows;
 
 -- Merge patch of a task's own columns. completed_at follows status: set
 -- when it becomes done, kept while it stays done, cleared when it leaves.

@@ -57,10 +57,12 @@ func (b *bench) vars() string {
 var (
 	narg  = regexp.MustCompile(`sqlc\.n?arg\((\w+)\)`)
 	param = regexp.MustCompile(`@(\w+)`)
+	embed = regexp.MustCompile(`sqlc\.embed\((\w+)\)`)
 )
 
 // sql returns the named query of sql/*.sql with its parameters replaced
-// by the given SQL (user_id is the seeded user's).
+// by the given SQL (user_id is the seeded user's) and each
+// sqlc.embed(x) by x.*, the columns sqlc puts in its place.
 func (b *bench) sql(name string, values map[string]string) string {
 	files, _ := filepath.Glob("sql/*.sql")
 	for _, f := range files {
@@ -81,6 +83,7 @@ func (b *bench) sql(name string, values map[string]string) string {
 				}
 				return v
 			}
+			body = embed.ReplaceAllString(body, "$1.*")
 			body = narg.ReplaceAllStringFunc(body, func(m string) string { return bind(narg.FindStringSubmatch(m)[1]) })
 			body = param.ReplaceAllStringFunc(body, func(m string) string { return bind(m[1:]) })
 			// pgbench reads one statement per line group; drop comments.
