@@ -181,19 +181,18 @@ func (s *sharedReads) windowEnded() {
 // a few lanes let PostgreSQL use its cores, and half keeps lanes for
 // what arrives next. s.mu is held.
 func (s *sharedReads) dispatchLocked() {
-	free := s.maxLanes - s.lanes
-	if len(s.pending) == 0 || free <= 0 {
-		return
-	}
-	lanes := min((len(s.pending)+sharedMinChunk-1)/sharedMinChunk, (free+1)/2)
-	chunk := min((len(s.pending)+lanes-1)/lanes, s.maxBatch)
-	for range lanes {
-		b := s.takeLocked(chunk)
-		if b == nil {
-			return
+	for len(s.pending) > 0 && s.lanes < s.maxLanes {
+		free := s.maxLanes - s.lanes
+		lanes := min((len(s.pending)+sharedMinChunk-1)/sharedMinChunk, (free+1)/2)
+		chunk := min((len(s.pending)+lanes-1)/lanes, s.maxBatch)
+		for range lanes {
+			b := s.takeLocked(chunk)
+			if b == nil {
+				return
+			}
+			s.lanes++
+			go s.lane(b)
 		}
-		s.lanes++
-		go s.lane(b)
 	}
 }
 
@@ -289,7 +288,7 @@ func (s *sharedReads) lane(b *sharedBatch) {
 			var err error
 			if conn, err = s.pool.Acquire(b.ctx); err != nil {
 				conn = nil
-				b.fail(0, err)
+				s.fail(b, 0, err)
 				b.cancel()
 				continue
 			}
@@ -311,16 +310,18 @@ func (s *sharedReads) observe(d time.Duration) {
 }
 
 // fail answers the calls from the i-th on with err.
-func (b *sharedBatch) fail(i int, err error) {
+func (s *sharedReads) fail(b *sharedBatch, i int, err error) {
 	for _, c := range b.calls[i:] {
-		c.deliver(nil, err)
+		s.deliver(c, nil, err)
 	}
 }
 
 // deliver hands the caller its rows (or error) unless it has gone, and
 // waits until it has read them: the rows stream from the connection the
-// next call's results follow on. A gone caller's rows are discarded.
-func (c *sharedCall) deliver(rows pgx.Rows, err error) {
+// next call's results follow on. A gone caller's rows are discarded. A
+// served call no longer counts among the batch's live ones, so that the
+// batch is cancelled when the callers still waiting all give up.
+func (s *sharedReads) deliver(c *sharedCall, rows pgx.Rows, err error) {
 	if !c.state.CompareAndSwap(callWaiting, callTaken) {
 		if rows != nil {
 			rows.Close()
@@ -329,10 +330,13 @@ func (c *sharedCall) deliver(rows pgx.Rows, err error) {
 	}
 	if rows == nil {
 		c.result <- sharedResult{err: err}
-		return
+	} else {
+		c.result <- sharedResult{rows: &sharedRows{Rows: rows, done: c.done}}
+		<-c.done
 	}
-	c.result <- sharedResult{rows: &sharedRows{Rows: rows, done: c.done}}
-	<-c.done
+	s.mu.Lock()
+	c.batch.live--
+	s.mu.Unlock()
 }
 
 // describe is what a statement takes and returns, learned once (the
@@ -386,10 +390,10 @@ func (s *sharedReads) run(conn *pgx.Conn, b *sharedBatch) {
 			}
 			if err != nil {
 				if conn.IsClosed() {
-					b.fail(0, err) // answered calls are left as they are
+					s.fail(b, 0, err) // answered calls are left as they are
 					return
 				}
-				c.deliver(nil, err)
+				s.deliver(c, nil, err)
 				enc = nil
 				break
 			}
@@ -400,7 +404,7 @@ func (s *sharedReads) run(conn *pgx.Conn, b *sharedBatch) {
 
 	s.pipelines.Add(1)
 	pipeline := conn.PgConn().StartPipeline(b.ctx)
-	var stale []string
+	var stale []*pgconn.StatementDescription
 	defer func() {
 		pipeline.Close()
 		s.forget(b.ctx, conn, stale)
@@ -431,12 +435,12 @@ func (s *sharedReads) run(conn *pgx.Conn, b *sharedBatch) {
 	}
 	sent := time.Now()
 	if err := pipeline.Flush(); err != nil {
-		b.fail(0, err)
+		s.fail(b, 0, err)
 		return
 	}
 	if len(preparing) > 0 {
-		if err := receivePrepares(pipeline, preparing, prepared); err != nil {
-			b.fail(0, err)
+		if err := receivePrepares(pipeline, preparing, prepared, &stale); err != nil {
+			s.fail(b, 0, err)
 			return
 		}
 	}
@@ -444,8 +448,12 @@ func (s *sharedReads) run(conn *pgx.Conn, b *sharedBatch) {
 		if sends[i] == nil {
 			continue
 		}
-		if err := s.receive(conn, pipeline, c, &stale); err != nil {
-			b.fail(i+1, err) // the connection broke: no later result will come
+		sds := make([]*pgconn.StatementDescription, len(sends[i]))
+		for j, e := range sends[i] {
+			sds[j] = e.sd
+		}
+		if err := s.receive(conn, pipeline, c, sds, &stale); err != nil {
+			s.fail(b, i+1, err) // the connection broke: no later result will come
 			return
 		}
 		if !sent.IsZero() {
@@ -455,29 +463,44 @@ func (s *sharedReads) run(conn *pgx.Conn, b *sharedBatch) {
 	}
 }
 
-// forget drops statements whose description no longer holds (the schema
-// changed under a running process: "cached plan must not change result
-// type") or that are missing, so that the next call prepares them anew,
-// as pgx's own statement cache does.
-func (s *sharedReads) forget(ctx context.Context, conn *pgx.Conn, sqls []string) {
-	for _, sql := range sqls {
-		sd, ok := s.described.LoadAndDelete(sql)
-		if ok {
-			s.generation.Add(1) // other connections hold the old name
-		}
-		if !ok || conn.IsClosed() {
+// forget drops descriptions that no longer hold (the schema changed under
+// a running process: "cached plan must not change result type", or a
+// connection prepared the statement anew and PostgreSQL described it
+// otherwise), so that the next call describes it again under a new name
+// (other connections hold the old one), as pgx's own cache does.
+func (s *sharedReads) forget(ctx context.Context, conn *pgx.Conn, stale []*pgconn.StatementDescription) {
+	for _, sd := range stale {
+		s.generation.Add(1) // before: a describe racing this must not store the old name again
+		s.described.CompareAndDelete(sd.SQL, sd)
+		if conn.IsClosed() {
 			continue
 		}
-		name := sd.(*pgconn.StatementDescription).Name
-		delete(preparedOn(conn), name)
-		_ = conn.PgConn().Deallocate(ctx, name)
+		prepared := preparedOn(conn)
+		if _, ok := prepared[sd.Name]; ok {
+			delete(prepared, sd.Name)
+			_ = conn.PgConn().Deallocate(ctx, sd.Name)
+		}
 	}
+}
+
+// sameShape says whether PostgreSQL describes a statement as it was
+// described before: the same parameters and result columns.
+func sameShape(a, b *pgconn.StatementDescription) bool {
+	if !slices.Equal(a.ParamOIDs, b.ParamOIDs) || len(a.Fields) != len(b.Fields) {
+		return false
+	}
+	for i := range a.Fields {
+		if a.Fields[i].Name != b.Fields[i].Name || a.Fields[i].DataTypeOID != b.Fields[i].DataTypeOID {
+			return false
+		}
+	}
+	return true
 }
 
 // receivePrepares reads the pipeline's leading prepares through their
 // Sync. A prepare that fails (none should: each prepared once before)
 // fails the calls that use it, with "prepared statement does not exist".
-func receivePrepares(pipeline *pgconn.Pipeline, sds []*pgconn.StatementDescription, prepared map[string]*pgconn.StatementDescription) error {
+func receivePrepares(pipeline *pgconn.Pipeline, sds []*pgconn.StatementDescription, prepared map[string]*pgconn.StatementDescription, stale *[]*pgconn.StatementDescription) error {
 	for _, sd := range sds {
 		res, err := pipeline.GetResults()
 		if err != nil {
@@ -487,10 +510,16 @@ func receivePrepares(pipeline *pgconn.Pipeline, sds []*pgconn.StatementDescripti
 			}
 			return err
 		}
-		if _, ok := res.(*pgconn.StatementDescription); !ok {
+		got, ok := res.(*pgconn.StatementDescription)
+		if !ok {
 			return errors.New("shared read: unexpected pipeline result")
 		}
 		prepared[sd.Name] = sd
+		if !sameShape(sd, got) {
+			// The arguments were encoded for the old shape: the calls
+			// fail this once, and the next describes it anew.
+			*stale = append(*stale, sd)
+		}
 	}
 	for {
 		res, err := pipeline.GetResults()
@@ -512,12 +541,12 @@ func receivePrepares(pipeline *pgconn.Pipeline, sds []*pgconn.StatementDescripti
 
 // receive reads one call's results through its Sync; an error is
 // returned only when the connection can carry no more.
-func (s *sharedReads) receive(conn *pgx.Conn, pipeline *pgconn.Pipeline, c *sharedCall, stale *[]string) error {
+func (s *sharedReads) receive(conn *pgx.Conn, pipeline *pgconn.Pipeline, c *sharedCall, sds []*pgconn.StatementDescription, stale *[]*pgconn.StatementDescription) error {
 	answered := false
 	answer := func(rows pgx.Rows, err error) {
 		if !answered {
 			answered = true
-			c.deliver(rows, err)
+			s.deliver(c, rows, err)
 		}
 	}
 	for j := range c.stmts {
@@ -528,11 +557,18 @@ func (s *sharedReads) receive(conn *pgx.Conn, pipeline *pgconn.Pipeline, c *shar
 				answer(nil, err)
 				return err
 			}
-			if pgErr.Code == "0A000" || pgErr.Code == "26000" {
-				*stale = append(*stale, c.stmts[j].sql)
+			if pgErr.Code == "0A000" || pgErr.Code == "26000" || pgErr.Code == "08P01" {
+				*stale = append(*stale, sds[j])
 			}
 			answer(nil, err) // PostgreSQL skips the rest of the call
 			break
+		}
+		if _, ok := res.(*pgconn.PipelineSync); ok {
+			// An earlier statement of the call failed as its rows were
+			// read (a division by zero in row 3, a statement timeout):
+			// PostgreSQL skipped the rest, up to this Sync.
+			answer(nil, errors.New("shared read: no result"))
+			return nil
 		}
 		rr, ok := res.(*pgconn.ResultReader)
 		if !ok {
@@ -543,6 +579,11 @@ func (s *sharedReads) receive(conn *pgx.Conn, pipeline *pgconn.Pipeline, c *shar
 		if j != c.main {
 			if _, err := rr.Close(); err != nil {
 				answer(nil, err)
+				var pgErr *pgconn.PgError
+				if !errors.As(err, &pgErr) {
+					return err
+				}
+				break // PostgreSQL skips the rest of the call
 			}
 			continue
 		}

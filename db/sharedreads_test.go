@@ -209,4 +209,92 @@ func TestSharedReadRecoversFromSchemaChange(t *testing.T) {
 		require.Equal(t, 2, cols)
 	}
 	require.LessOrEqual(t, failures, 1)
+
+	// Again, with every connection new: the statement is prepared anew
+	// on them from a description that no longer holds.
+	_, err = pool.Exec(ctx, "CREATE OR REPLACE VIEW shape AS SELECT 1 AS a, 2 AS b, 3 AS c")
+	require.NoError(t, err)
+	pool.Reset()
+	failures = 0
+	for range 20 {
+		cols, err := readAll()
+		if err != nil {
+			failures++
+			continue
+		}
+		require.Equal(t, 3, cols)
+	}
+	require.LessOrEqual(t, failures, 1)
+}
+
+// A call whose rows fail part-way (CustomPlans: SET, the query, RESET
+// under one Sync) fails alone too: the call after it in the pipeline
+// gets its row.
+func TestSharedReadFailingMidRowsFailsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, p := sharedPool(t, 1)
+	for round := range 5 {
+		wait := busyLane(t, p, 200*time.Millisecond)
+		before := db.Pipelines(p)
+		var wg sync.WaitGroup
+		var listErr, nextErr error
+		var next int
+		wg.Go(func() {
+			rows, err := db.CustomPlans(p).Query(ctx, "SELECT 1 / (g - 3) FROM generate_series(1, 5) g WHERE g > $1", 0)
+			if err == nil {
+				for rows.Next() {
+				}
+				rows.Close()
+				err = rows.Err()
+			}
+			listErr = err
+		})
+		time.Sleep(20 * time.Millisecond) // the list first in the pipeline
+		wg.Go(func() { nextErr = p.QueryRow(ctx, "SELECT 2").Scan(&next) })
+		wg.Wait()
+		wait()
+		require.ErrorContains(t, listErr, "division by zero", "round %d", round)
+		require.NoError(t, nextErr, "round %d", round)
+		require.Equal(t, 2, next)
+		require.Equal(t, before+1, db.Pipelines(p), "round %d: one pipeline", round)
+	}
+}
+
+// When the callers of a pipeline that are still waiting all give up, its
+// statement is cancelled in PostgreSQL even though others in it were
+// answered, and the connection serves the next read at once.
+func TestSharedReadCancelledWhenTheWaitingGiveUp(t *testing.T) {
+	t.Parallel()
+	pool, p := sharedPool(t, 1)
+	watch, err := pgxpool.NewWithConfig(context.Background(), pool.Config())
+	require.NoError(t, err)
+	t.Cleanup(watch.Close)
+	wait := busyLane(t, p, 200*time.Millisecond)
+	var wg sync.WaitGroup
+	var first int
+	var firstErr, slowErr error
+	wg.Go(func() { firstErr = p.QueryRow(context.Background(), "SELECT 1").Scan(&first) })
+	time.Sleep(20 * time.Millisecond)
+	wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		defer cancel()
+		slowErr = p.QueryRow(ctx, "SELECT 1 FROM pg_sleep(30) /* abandoned */").Scan(new(int))
+	})
+	wg.Wait()
+	wait()
+	require.NoError(t, firstErr)
+	require.Equal(t, 1, first)
+	require.ErrorIs(t, slowErr, context.DeadlineExceeded)
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, watch.QueryRow(context.Background(),
+			"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%abandoned%' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&n))
+		return n == 0
+	}, 5*time.Second, 20*time.Millisecond, "the abandoned statement no longer runs")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var n int
+	require.NoError(t, p.QueryRow(ctx, "SELECT 3").Scan(&n))
+	require.Equal(t, 3, n)
 }
