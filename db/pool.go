@@ -44,7 +44,7 @@ func (c customPlans) Query(ctx context.Context, sql string, args ...any) (pgx.Ro
 		br.Close()
 		return nil, err
 	}
-	return &batchRows{Rows: rows, br: br}, nil
+	return &closingRows{Rows: rows, onClose: func() { _ = br.Close() }}, nil
 }
 
 // PoolConfig is the one place connections are configured, for the server
@@ -133,7 +133,7 @@ func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, er
 		conn.Release()
 		return nil, err
 	}
-	return &releasingRows{Rows: rows, conn: conn}, nil
+	return &closingRows{Rows: rows, onClose: conn.Release}, nil
 }
 
 func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -147,28 +147,6 @@ func (p *Pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		return errBatch{err}
 	}
 	return &releasingBatch{BatchResults: conn.SendBatch(ctx, b), conn: conn}
-}
-
-// releasingRows gives the connection back once its rows are closed.
-type releasingRows struct {
-	pgx.Rows
-	conn *pgxpool.Conn
-}
-
-func (r *releasingRows) Close() {
-	r.Rows.Close()
-	if r.conn != nil {
-		r.conn.Release()
-		r.conn = nil
-	}
-}
-
-func (r *releasingRows) Next() bool {
-	if r.Rows.Next() {
-		return true
-	}
-	r.Close()
-	return false
 }
 
 type releasingBatch struct {

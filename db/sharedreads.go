@@ -316,11 +316,12 @@ func (s *sharedReads) fail(b *sharedBatch, i int, err error) {
 	}
 }
 
-// deliver hands the caller its rows (or error) unless it has gone, and
-// waits until it has read them: the rows stream from the connection the
-// next call's results follow on. A gone caller's rows are discarded. A
-// served call no longer counts among the batch's live ones, so that the
-// batch is cancelled when the callers still waiting all give up.
+// deliver answers a call once (later answers are dropped): its rows or
+// error, unless it has gone, and waits until the caller has read the
+// rows, which stream from the connection the next call's results follow
+// on. A gone caller's rows are discarded. A served call no longer counts
+// among the batch's live ones, so that the batch is cancelled when the
+// callers still waiting all give up.
 func (s *sharedReads) deliver(c *sharedCall, rows pgx.Rows, err error) {
 	if !c.state.CompareAndSwap(callWaiting, callTaken) {
 		if rows != nil {
@@ -331,7 +332,7 @@ func (s *sharedReads) deliver(c *sharedCall, rows pgx.Rows, err error) {
 	if rows == nil {
 		c.result <- sharedResult{err: err}
 	} else {
-		c.result <- sharedResult{rows: &sharedRows{Rows: rows, done: c.done}}
+		c.result <- sharedResult{rows: &closingRows{Rows: rows, onClose: func() { c.done <- struct{}{} }}}
 		<-c.done
 	}
 	s.mu.Lock()
@@ -504,11 +505,10 @@ func receivePrepares(pipeline *pgconn.Pipeline, sds []*pgconn.StatementDescripti
 	for _, sd := range sds {
 		res, err := pipeline.GetResults()
 		if err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) {
-				break // PostgreSQL skips to the Sync
+			if !statementError(err) {
+				return err
 			}
-			return err
+			break // PostgreSQL skips to the Sync
 		}
 		got, ok := res.(*pgconn.StatementDescription)
 		if !ok {
@@ -521,125 +521,103 @@ func receivePrepares(pipeline *pgconn.Pipeline, sds []*pgconn.StatementDescripti
 			*stale = append(*stale, sd)
 		}
 	}
+	return untilSync(pipeline, func(error) {})
+}
+
+// untilSync reads the pipeline up to its next Sync, handing statement
+// errors met on the way to failed; an error is returned only when the
+// connection broke.
+func untilSync(pipeline *pgconn.Pipeline, failed func(error)) error {
 	for {
 		res, err := pipeline.GetResults()
-		if err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) {
-				continue
-			}
+		switch {
+		case statementError(err):
+			failed(err)
+		case err != nil:
 			return err
-		}
-		if _, ok := res.(*pgconn.PipelineSync); ok {
-			return nil
-		}
-		if res == nil {
+		case res == nil:
 			return errors.New("shared read: pipeline ended early")
+		default:
+			if _, ok := res.(*pgconn.PipelineSync); ok {
+				return nil
+			}
 		}
 	}
 }
 
-// receive reads one call's results through its Sync; an error is
-// returned only when the connection can carry no more.
+// statementError says whether err is PostgreSQL's answer to a statement,
+// after which it skips the rest of the call up to its Sync, rather than
+// a connection that can carry no more.
+func statementError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr)
+}
+
+// receive reads one call's results through its Sync and answers the
+// call (deliver answers a call once; later answers are dropped); an
+// error is returned only when the connection can carry no more.
 func (s *sharedReads) receive(conn *pgx.Conn, pipeline *pgconn.Pipeline, c *sharedCall, sds []*pgconn.StatementDescription, stale *[]*pgconn.StatementDescription) error {
-	answered := false
-	answer := func(rows pgx.Rows, err error) {
-		if !answered {
-			answered = true
-			s.deliver(c, rows, err)
+	// failed answers statement j's error; false: the connection broke.
+	failed := func(j int, err error) bool {
+		s.deliver(c, nil, err)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			return false
 		}
+		if pgErr.Code == "0A000" || pgErr.Code == "26000" || pgErr.Code == "08P01" {
+			*stale = append(*stale, sds[j])
+		}
+		return true // PostgreSQL skips the rest of the call
 	}
+statements:
 	for j := range c.stmts {
 		res, err := pipeline.GetResults()
 		if err != nil {
-			var pgErr *pgconn.PgError
-			if !errors.As(err, &pgErr) {
-				answer(nil, err)
+			if !failed(j, err) {
 				return err
 			}
-			if pgErr.Code == "0A000" || pgErr.Code == "26000" || pgErr.Code == "08P01" {
-				*stale = append(*stale, sds[j])
-			}
-			answer(nil, err) // PostgreSQL skips the rest of the call
 			break
 		}
-		if _, ok := res.(*pgconn.PipelineSync); ok {
+		switch res := res.(type) {
+		case *pgconn.PipelineSync:
 			// An earlier statement of the call failed as its rows were
 			// read (a division by zero in row 3, a statement timeout):
 			// PostgreSQL skipped the rest, up to this Sync.
-			answer(nil, errors.New("shared read: no result"))
+			s.deliver(c, nil, errors.New("shared read: no result"))
 			return nil
-		}
-		rr, ok := res.(*pgconn.ResultReader)
-		if !ok {
-			err := errors.New("shared read: unexpected pipeline result")
-			answer(nil, err)
-			return err
-		}
-		if j != c.main {
-			if _, err := rr.Close(); err != nil {
-				answer(nil, err)
-				var pgErr *pgconn.PgError
-				if !errors.As(err, &pgErr) {
-					return err
+		case *pgconn.ResultReader:
+			if j != c.main {
+				if _, err := res.Close(); err != nil {
+					if !failed(j, err) {
+						return err
+					}
+					break statements
 				}
-				break // PostgreSQL skips the rest of the call
+				continue
 			}
-			continue
-		}
-		rows := pgx.RowsFromResultReader(conn.TypeMap(), rr)
-		if s.tracer == nil {
-			answer(rows, nil)
-		} else {
-			// Traced as pgx traces a statement of its own, so that a
-			// tracer sees one statement per call however it travelled.
-			ctx := s.tracer.TraceQueryStart(c.ctx, conn, pgx.TraceQueryStartData{SQL: c.stmts[j].sql, Args: c.stmts[j].args})
-			answer(rows, nil)
-			s.tracer.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: rows.CommandTag(), Err: rows.Err()})
-		}
-		if conn.IsClosed() {
-			return errors.New("shared read: connection closed")
-		}
-	}
-	for {
-		res, err := pipeline.GetResults()
-		if err != nil {
-			var pgErr *pgconn.PgError
-			if !errors.As(err, &pgErr) {
-				answer(nil, err)
-				return err
+			rows := pgx.RowsFromResultReader(conn.TypeMap(), res)
+			if s.tracer == nil {
+				s.deliver(c, rows, nil)
+			} else {
+				// Traced as pgx traces a statement of its own, so that a
+				// tracer sees one statement per call however it travelled.
+				ctx := s.tracer.TraceQueryStart(c.ctx, conn, pgx.TraceQueryStartData{SQL: c.stmts[j].sql, Args: c.stmts[j].args})
+				s.deliver(c, rows, nil)
+				s.tracer.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: rows.CommandTag(), Err: rows.Err()})
 			}
-			answer(nil, err)
-			continue
-		}
-		if _, ok := res.(*pgconn.PipelineSync); ok {
-			answer(nil, errors.New("shared read: no result")) // only if nothing answered
-			return nil
-		}
-		if res == nil {
-			err := errors.New("shared read: pipeline ended early")
-			answer(nil, err)
+			if conn.IsClosed() {
+				return errors.New("shared read: connection closed")
+			}
+		default:
+			err := errors.New("shared read: unexpected pipeline result")
+			s.deliver(c, nil, err)
 			return err
 		}
 	}
-}
-
-// sharedRows tells the lane when the caller is done with its rows.
-type sharedRows struct {
-	pgx.Rows
-	done chan struct{}
-	once sync.Once
-}
-
-func (r *sharedRows) Close() {
-	r.Rows.Close()
-	r.once.Do(func() { r.done <- struct{}{} })
-}
-
-func (r *sharedRows) Next() bool {
-	if r.Rows.Next() {
-		return true
+	if err := untilSync(pipeline, func(err error) { s.deliver(c, nil, err) }); err != nil {
+		s.deliver(c, nil, err)
+		return err
 	}
-	r.Close()
-	return false
+	s.deliver(c, nil, errors.New("shared read: no result")) // when nothing answered it
+	return nil
 }

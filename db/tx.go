@@ -162,7 +162,7 @@ func (t *lazyTx) query(ctx context.Context, sql string, args []any) (pgx.Rows, e
 		br.Close()
 		return nil, err
 	}
-	return &batchRows{Rows: rows, br: br}, nil
+	return &closingRows{Rows: rows, onClose: func() { _ = br.Close() }}, nil
 }
 
 // notingRows are a statement's rows whose error, when they end with one,
@@ -177,52 +177,6 @@ func (r *notingRows) Err() error { return r.tx.note(r.Rows.Err()) }
 func (t *lazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	rows, err := t.Query(ctx, sql, args...)
 	return &lazyRow{rows: rows, err: err}
-}
-
-// batchRows closes the batch once its rows are closed.
-type batchRows struct {
-	pgx.Rows
-	br pgx.BatchResults
-}
-
-func (r *batchRows) Close() {
-	r.Rows.Close()
-	if r.br != nil {
-		_ = r.br.Close()
-		r.br = nil
-	}
-}
-
-func (r *batchRows) Next() bool {
-	if r.Rows.Next() {
-		return true
-	}
-	r.Close()
-	return false
-}
-
-// lazyRow is QueryRow over lazyTx.Query, with pgx's QueryRow semantics.
-type lazyRow struct {
-	rows pgx.Rows
-	err  error
-}
-
-func (r *lazyRow) Scan(dest ...any) error {
-	if r.err != nil {
-		return r.err
-	}
-	defer r.rows.Close()
-	if !r.rows.Next() {
-		if err := r.rows.Err(); err != nil {
-			return err
-		}
-		return pgx.ErrNoRows
-	}
-	if err := r.rows.Scan(dest...); err != nil {
-		return err
-	}
-	r.rows.Close()
-	return r.rows.Err()
 }
 
 // AheadOfTx is the queries of q's connection outside its transaction,
