@@ -15,15 +15,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"taskd/internal/cluster"
 )
 
 var target struct {
@@ -68,14 +70,9 @@ func resolveTarget() (*targetSystem, error) {
 			}
 		}
 		t.pgDir = filepath.Join(target.cluster, "postgres")
-		files, _ := filepath.Glob(filepath.Join(target.cluster, "run", "*.pid"))
-		sort.Strings(files)
-		for _, f := range files {
-			name := strings.TrimSuffix(filepath.Base(f), ".pid")
-			pid, ok := alivePID(f)
-			if !ok {
-				continue
-			}
+		running := cluster.Running(target.cluster)
+		for _, name := range slices.Sorted(maps.Keys(running)) {
+			pid := running[name]
 			switch {
 			case strings.HasPrefix(name, "taskd") && target.pids == "":
 				t.taskd = append(t.taskd, pid)
@@ -117,19 +114,6 @@ func resolveTarget() (*targetSystem, error) {
 		}
 	}
 	return t, nil
-}
-
-func alivePID(pidFile string) (int, bool) {
-	raw, err := os.ReadFile(pidFile)
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil || pid <= 1 {
-		return 0, false
-	}
-	_, _, ok := procStat(pid)
-	return pid, ok
 }
 
 // targetResult is one row of the target-mode report.
