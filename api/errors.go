@@ -137,15 +137,15 @@ func retryLater(err error) error {
 
 // connectionLost reports a connection that broke under a statement: the
 // server shut down or restarted (SQLSTATE class 57P), the connection
-// failed (class 08), or the socket closed. The client may retry: the
-// pool reconnects.
+// failed (class 08), or the socket closed (or pgx had closed it). The
+// client may retry: the pool reconnects.
 func connectionLost(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "08")
 	}
 	var netErr net.Error
-	return errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+	return errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, pgconn.ErrConnClosed)
 }
 
 func isConnectError(err error) bool {

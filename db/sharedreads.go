@@ -107,7 +107,8 @@ type sharedBatch struct {
 	calls  []*sharedCall
 	ctx    context.Context
 	cancel context.CancelFunc
-	live   int // calls still waiting or reading; guarded by sharedReads.mu
+	live   int  // calls still waiting or reading; guarded by sharedReads.mu
+	gone   bool // a call gave up: once none is live, the rest is nobody's
 }
 
 func newSharedReads(p *Pool) *sharedReads {
@@ -248,10 +249,8 @@ func (s *sharedReads) abandon(c *sharedCall) bool {
 		return false
 	}
 	if b := c.batch; b != nil {
-		b.live--
-		if b.live == 0 {
-			b.cancel()
-		}
+		b.gone = true
+		b.leaveLocked()
 	}
 	return true
 }
@@ -336,8 +335,20 @@ func (s *sharedReads) deliver(c *sharedCall, rows pgx.Rows, err error) {
 		<-c.done
 	}
 	s.mu.Lock()
-	c.batch.live--
+	c.batch.leaveLocked()
 	s.mu.Unlock()
+}
+
+// leaveLocked counts a call out of the batch. When none is left waiting
+// or reading and one gave up, what remains in the pipeline is only the
+// statements of callers that have gone: they are cancelled in PostgreSQL
+// (whichever went last, the one giving up or the one served). s.mu is
+// held.
+func (b *sharedBatch) leaveLocked() {
+	b.live--
+	if b.live == 0 && b.gone {
+		b.cancel()
+	}
 }
 
 // describe is what a statement takes and returns, learned once (the
@@ -440,7 +451,7 @@ func (s *sharedReads) run(conn *pgx.Conn, b *sharedBatch) {
 		return
 	}
 	if len(preparing) > 0 {
-		if err := receivePrepares(pipeline, preparing, prepared, &stale); err != nil {
+		if err := receivePrepares(conn.PgConn(), pipeline, preparing, prepared, &stale); err != nil {
 			s.fail(b, 0, err)
 			return
 		}
@@ -501,11 +512,11 @@ func sameShape(a, b *pgconn.StatementDescription) bool {
 // receivePrepares reads the pipeline's leading prepares through their
 // Sync. A prepare that fails (none should: each prepared once before)
 // fails the calls that use it, with "prepared statement does not exist".
-func receivePrepares(pipeline *pgconn.Pipeline, sds []*pgconn.StatementDescription, prepared map[string]*pgconn.StatementDescription, stale *[]*pgconn.StatementDescription) error {
+func receivePrepares(conn *pgconn.PgConn, pipeline *pgconn.Pipeline, sds []*pgconn.StatementDescription, prepared map[string]*pgconn.StatementDescription, stale *[]*pgconn.StatementDescription) error {
 	for _, sd := range sds {
 		res, err := pipeline.GetResults()
 		if err != nil {
-			if !statementError(err) {
+			if !statementError(conn, err) {
 				return err
 			}
 			break // PostgreSQL skips to the Sync
@@ -521,17 +532,17 @@ func receivePrepares(pipeline *pgconn.Pipeline, sds []*pgconn.StatementDescripti
 			*stale = append(*stale, sd)
 		}
 	}
-	return untilSync(pipeline, func(error) {})
+	return untilSync(conn, pipeline, func(error) {})
 }
 
 // untilSync reads the pipeline up to its next Sync, handing statement
 // errors met on the way to failed; an error is returned only when the
 // connection broke.
-func untilSync(pipeline *pgconn.Pipeline, failed func(error)) error {
+func untilSync(conn *pgconn.PgConn, pipeline *pgconn.Pipeline, failed func(error)) error {
 	for {
 		res, err := pipeline.GetResults()
 		switch {
-		case statementError(err):
+		case statementError(conn, err):
 			failed(err)
 		case err != nil:
 			return err
@@ -545,12 +556,18 @@ func untilSync(pipeline *pgconn.Pipeline, failed func(error)) error {
 	}
 }
 
+// staleCodes are the errors of a statement whose prepared description
+// no longer holds: its result changed (0A000), it is missing (26000), or
+// its arguments were encoded for another shape (08P01).
+var staleCodes = []string{"0A000", "26000", "08P01"}
+
 // statementError says whether err is PostgreSQL's answer to a statement,
 // after which it skips the rest of the call up to its Sync, rather than
-// a connection that can carry no more.
-func statementError(err error) bool {
+// a connection that can carry no more (a FATAL error, such as the server
+// shutting down, is PostgreSQL's too but closes the connection).
+func statementError(conn *pgconn.PgConn, err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr)
+	return errors.As(err, &pgErr) && !conn.IsClosed()
 }
 
 // receive reads one call's results through its Sync and answers the
@@ -560,11 +577,11 @@ func (s *sharedReads) receive(conn *pgx.Conn, pipeline *pgconn.Pipeline, c *shar
 	// failed answers statement j's error; false: the connection broke.
 	failed := func(j int, err error) bool {
 		s.deliver(c, nil, err)
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) {
+		if !statementError(conn.PgConn(), err) {
 			return false
 		}
-		if pgErr.Code == "0A000" || pgErr.Code == "26000" || pgErr.Code == "08P01" {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && slices.Contains(staleCodes, pgErr.Code) {
 			*stale = append(*stale, sds[j])
 		}
 		return true // PostgreSQL skips the rest of the call
@@ -606,7 +623,13 @@ statements:
 				s.tracer.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: rows.CommandTag(), Err: rows.Err()})
 			}
 			if conn.IsClosed() {
-				return errors.New("shared read: connection closed")
+				// The caller's rows ended with why (a FATAL error:
+				// the server shutting down); the calls after it fail
+				// with the same reason.
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				return fmt.Errorf("shared read: %w", pgconn.ErrConnClosed)
 			}
 		default:
 			err := errors.New("shared read: unexpected pipeline result")
@@ -614,7 +637,7 @@ statements:
 			return err
 		}
 	}
-	if err := untilSync(pipeline, func(err error) { s.deliver(c, nil, err) }); err != nil {
+	if err := untilSync(conn.PgConn(), pipeline, func(err error) { s.deliver(c, nil, err) }); err != nil {
 		s.deliver(c, nil, err)
 		return err
 	}

@@ -260,38 +260,99 @@ func TestSharedReadFailingMidRowsFailsAlone(t *testing.T) {
 
 // When the callers of a pipeline that are still waiting all give up, its
 // statement is cancelled in PostgreSQL even though others in it were
-// answered, and the connection serves the next read at once.
+// answered (before or after the giving up), and the connection serves
+// the next read at once.
 func TestSharedReadCancelledWhenTheWaitingGiveUp(t *testing.T) {
 	t.Parallel()
+	for _, firstReadsLate := range []bool{false, true} {
+		pool, p := sharedPool(t, 1)
+		watch, err := pgxpool.NewWithConfig(context.Background(), pool.Config())
+		require.NoError(t, err)
+		t.Cleanup(watch.Close)
+		wait := busyLane(t, p, 200*time.Millisecond)
+		gaveUp := make(chan struct{})
+		var wg sync.WaitGroup
+		var first int
+		var firstErr, slowErr error
+		wg.Go(func() {
+			rows, err := p.Query(context.Background(), "SELECT 1")
+			if err != nil {
+				firstErr = err
+				return
+			}
+			if firstReadsLate { // still reading when the other gives up
+				<-gaveUp
+			}
+			for rows.Next() {
+				firstErr = rows.Scan(&first)
+			}
+			rows.Close()
+		})
+		time.Sleep(20 * time.Millisecond)
+		wg.Go(func() {
+			defer close(gaveUp)
+			ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+			defer cancel()
+			slowErr = p.QueryRow(ctx, "SELECT 1 FROM pg_sleep(30) /* abandoned */").Scan(new(int))
+		})
+		wg.Wait()
+		wait()
+		require.NoError(t, firstErr)
+		require.Equal(t, 1, first)
+		require.ErrorIs(t, slowErr, context.DeadlineExceeded)
+		require.Eventually(t, func() bool {
+			var n int
+			require.NoError(t, watch.QueryRow(context.Background(),
+				"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%abandoned%' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&n))
+			return n == 0
+		}, 5*time.Second, 20*time.Millisecond, "the abandoned statement no longer runs (first reads late: %v)", firstReadsLate)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var n int
+		require.NoError(t, p.QueryRow(ctx, "SELECT 3").Scan(&n))
+		cancel()
+		require.Equal(t, 3, n)
+	}
+}
+
+// When PostgreSQL ends the connection under a pipeline (a FATAL error:
+// the server shutting down, an administrator), every call in it fails as
+// a lost connection with PostgreSQL's reason (the API's 503), not as a
+// closed connection nobody explained, and the next read gets a new one.
+func TestSharedReadConnectionLostUnderAPipeline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
 	pool, p := sharedPool(t, 1)
-	watch, err := pgxpool.NewWithConfig(context.Background(), pool.Config())
+	watch, err := pgxpool.NewWithConfig(ctx, pool.Config())
 	require.NoError(t, err)
 	t.Cleanup(watch.Close)
-	wait := busyLane(t, p, 200*time.Millisecond)
-	var wg sync.WaitGroup
-	var first int
-	var firstErr, slowErr error
-	wg.Go(func() { firstErr = p.QueryRow(context.Background(), "SELECT 1").Scan(&first) })
-	time.Sleep(20 * time.Millisecond)
-	wg.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
-		defer cancel()
-		slowErr = p.QueryRow(ctx, "SELECT 1 FROM pg_sleep(30) /* abandoned */").Scan(new(int))
-	})
-	wg.Wait()
-	wait()
-	require.NoError(t, firstErr)
-	require.Equal(t, 1, first)
-	require.ErrorIs(t, slowErr, context.DeadlineExceeded)
-	require.Eventually(t, func() bool {
+	for round := range 5 {
+		wait := busyLane(t, p, 200*time.Millisecond)
+		before := db.Pipelines(p)
+		const calls = 10
+		var wg sync.WaitGroup
+		errs := make([]error, calls)
+		wg.Go(func() { errs[0] = p.QueryRow(ctx, "SELECT 1 FROM pg_sleep(5) /* terminated */").Scan(new(int)) })
+		time.Sleep(20 * time.Millisecond) // first in the pipeline
+		for i := 1; i < calls; i++ {
+			wg.Go(func() { errs[i] = p.QueryRow(ctx, "SELECT 2").Scan(new(int)) })
+		}
+		wait()
+		require.Eventually(t, func() bool {
+			var n int
+			require.NoError(t, watch.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%terminated%' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&n))
+			return n > 0
+		}, 5*time.Second, 10*time.Millisecond)
+		wg.Wait()
+		require.Equal(t, before+1, db.Pipelines(p), "round %d: one pipeline", round)
+		for i, err := range errs {
+			require.Error(t, err, "round %d call %d", round, i)
+			require.NotErrorIs(t, err, pgconn.ErrConnClosed, "round %d call %d", round, i)
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr, "round %d call %d", round, i)
+			require.Equal(t, "57P01", pgErr.Code, "round %d call %d", round, i)
+		}
 		var n int
-		require.NoError(t, watch.QueryRow(context.Background(),
-			"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%abandoned%' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&n))
-		return n == 0
-	}, 5*time.Second, 20*time.Millisecond, "the abandoned statement no longer runs")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var n int
-	require.NoError(t, p.QueryRow(ctx, "SELECT 3").Scan(&n))
-	require.Equal(t, 3, n)
+		require.NoError(t, p.QueryRow(ctx, "SELECT 3").Scan(&n))
+		require.Equal(t, 3, n)
+	}
 }
