@@ -354,6 +354,41 @@ func TestRaceCommentVersusTaskDelete(t *testing.T) {
 	})
 }
 
+// Tagging a task (by POST …/tags, or by PATCH of its tags, alternately)
+// races its deletion. task_tags has no foreign keys (see migration
+// 20261130000004): no link may outlive its task, and the tagging answers
+// 200 (it came first) or 404.
+func TestRaceTaggingVersusTaskDelete(t *testing.T) {
+	e := setup(t)
+	p := e.newProject("Races")
+	race(t, func(i int) raceRound {
+		task := e.newTask(map[string]any{"project_id": p, "title": fmt.Sprint("task ", i), "tags": []string{"kept"}})
+		tagging := func() *response {
+			if i%2 == 0 {
+				return e.do("POST", taskPath(task)+"/tags", map[string]any{"tags": []string{fmt.Sprint("added-", i)}})
+			}
+			return e.do("PATCH", taskPath(task), map[string]any{"tags": []string{"kept", fmt.Sprint("added-", i)}})
+		}
+		return raceRound{
+			a: func() *response { return e.do("DELETE", taskPath(task), nil) },
+			b: tagging,
+			check: func(ra, rb *response) string {
+				if ra.Code != http.StatusNoContent {
+					return "the delete failed"
+				}
+				if rb.Code != http.StatusOK && rb.Code != http.StatusNotFound {
+					return "unexpected answer to the tagging"
+				}
+				if e.count(`SELECT count(*) FROM task_tags tt LEFT JOIN tasks t ON t.user_id = tt.user_id AND t.id = tt.task_id
+					WHERE tt.user_id = $1 AND t.id IS NULL`, e.userID) > 0 {
+					return "a tag link outlived its task"
+				}
+				return ""
+			},
+		}
+	})
+}
+
 // Twenty concurrent creates of one new tag: one 201, nineteen 200, all the
 // same tag, and one row.
 func TestRaceTagCreates(t *testing.T) {

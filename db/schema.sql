@@ -225,6 +225,24 @@ $$;
 
 
 --
+-- Name: task_tags_cascade(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.task_tags_cascade() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_ARGV[0] = 'task' THEN
+        DELETE FROM task_tags tt USING old_rows o WHERE tt.user_id = o.user_id AND tt.task_id = o.id;
+    ELSE
+        DELETE FROM task_tags tt USING old_rows o WHERE tt.user_id = o.user_id AND tt.tag_id = o.id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+
+--
 -- Name: tasks_moved(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1003,6 +1021,13 @@ CREATE TRIGGER tags_inserted AFTER INSERT ON public.tags REFERENCING NEW TABLE A
 
 
 --
+-- Name: tags tags_unlinked; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tags_unlinked AFTER DELETE ON public.tags REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.task_tags_cascade('tag');
+
+
+--
 -- Name: tags tags_updated; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -1052,6 +1077,13 @@ CREATE TRIGGER tasks_moved BEFORE UPDATE OF project_id ON public.tasks FOR EACH 
 
 
 --
+-- Name: tasks tasks_untagged; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tasks_untagged AFTER DELETE ON public.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.task_tags_cascade('task');
+
+
+--
 -- Name: tasks tasks_updated; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -1080,22 +1112,6 @@ ALTER TABLE ONLY public.projects
 
 ALTER TABLE ONLY public.tags
     ADD CONSTRAINT tags_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
-
-
---
--- Name: task_tags task_tags_tag_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.task_tags
-    ADD CONSTRAINT task_tags_tag_id_fkey FOREIGN KEY (user_id, tag_id) REFERENCES public.tags(user_id, id) ON DELETE CASCADE;
-
-
---
--- Name: task_tags task_tags_task_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.task_tags
-    ADD CONSTRAINT task_tags_task_id_fkey FOREIGN KEY (user_id, task_id) REFERENCES public.tasks(user_id, id) ON DELETE CASCADE;
 
 
 --
@@ -1162,4 +1178,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261130000000'),
     ('20261130000001'),
     ('20261130000002'),
-    ('20261130000003');
+    ('20261130000003'),
+    ('20261130000004');

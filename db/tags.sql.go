@@ -68,8 +68,8 @@ type TagDeleteParams struct {
 	ID     int64
 }
 
-// TagDelete deletes a tag, which the foreign key takes off every task;
-// those tasks' ETags change.
+// TagDelete deletes a tag, which a trigger (task_tags_cascade) takes off
+// every task; those tasks' ETags change.
 func (q *Queries) TagDelete(ctx context.Context, arg TagDeleteParams) error {
 	_, err := q.db.Exec(ctx, tagDelete, arg.UserID, arg.ID)
 	return err
@@ -271,7 +271,7 @@ type TagMergeRow struct {
 }
 
 // TagMerge gives every task of tag_id the tag into_id instead, deletes
-// tag_id (the foreign key drops its links) and answers the target.
+// tag_id (a trigger drops its links) and answers the target.
 func (q *Queries) TagMerge(ctx context.Context, arg TagMergeParams) (TagMergeRow, error) {
 	row := q.db.QueryRow(ctx, tagMerge, arg.UserID, arg.IntoID, arg.TagID)
 	var i TagMergeRow

@@ -110,8 +110,8 @@ SELECT r.id, r.name, r.version, r.created_at,
        (SELECT count(*) FROM task_tags tt WHERE tt.user_id = @user_id AND tt.tag_id = @id) AS task_count
 FROM renamed r;
 
--- TagDelete deletes a tag, which the foreign key takes off every task;
--- those tasks' ETags change.
+-- TagDelete deletes a tag, which a trigger (task_tags_cascade) takes off
+-- every task; those tasks' ETags change.
 -- name: TagDelete :exec
 WITH touched AS (
     UPDATE tasks SET version = version + 1, updated_at = now()
@@ -121,7 +121,7 @@ WITH touched AS (
 DELETE FROM tags WHERE tags.user_id = @user_id AND tags.id = @id;
 
 -- TagMerge gives every task of tag_id the tag into_id instead, deletes
--- tag_id (the foreign key drops its links) and answers the target.
+-- tag_id (a trigger drops its links) and answers the target.
 -- name: TagMerge :one
 WITH touched AS (
     UPDATE tasks SET version = version + 1, updated_at = now()
