@@ -111,3 +111,10 @@ func (s *server) unauthorized(api huma.API, ctx huma.Context, msg string) {
 func caller(ctx context.Context) db.User {
 	return ctx.Value(userKey{}).(db.User)
 }
+
+// callerID is the authenticated user's id, 0 on an operation without a
+// token (sign-up).
+func callerID(ctx context.Context) int64 {
+	u, _ := ctx.Value(userKey{}).(db.User)
+	return u.ID
+}

@@ -36,7 +36,7 @@ func registerWrite[I, O any](api huma.API, s *server, op huma.Operation, handler
 		uow, ok := ctx.Value(uowKey{}).(*unitOfWork)
 		if !ok { // transact runs every write; a handler called on its own gets a transaction of its own
 			var out *O
-			err := db.InTx(ctx, s.pool, func(q *db.Queries) (err error) {
+			err := db.InTx(ctx, s.pool, callerID(ctx), func(q *db.Queries) (err error) {
 				out, err = handler(ctx, q, in)
 				return err
 			})

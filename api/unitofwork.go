@@ -89,7 +89,7 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 		var held *heldResponse
 		var uow *unitOfWork
 		attempts := 0
-		err = db.InTx(ctx.Context(), s.pool, func(q *db.Queries) error {
+		err = db.InTx(ctx.Context(), s.pool, callerID(ctx.Context()), func(q *db.Queries) error {
 			if attempts++; attempts > 1 {
 				s.metrics.retries.Inc()
 			}

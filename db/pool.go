@@ -84,6 +84,8 @@ type Pool struct {
 	AcquireTimeout time.Duration
 
 	shared *sharedReads // nil: every statement takes a connection of its own
+
+	writers writeGate // InTx's reruns, one user at a time
 }
 
 // NewPool wraps pool. With shareReads, statements outside transactions

@@ -36,12 +36,21 @@ const beginSerializable = "BEGIN ISOLATION LEVEL SERIALIZABLE"
 // (40P01) is retried from the start, so fn must not keep state across
 // attempts other than what it rebuilds.
 //
+// owner is the user the transaction writes for (0: none); a rerun waits
+// until it can run alone against owner's other writes in this process
+// (writeGate).
+//
 // BEGIN travels with fn's first statement in one pipelined batch, so a
 // transaction costs its statements plus one round trip (COMMIT) rather
 // than plus two; a transaction that runs no statement costs nothing.
-func InTx(ctx context.Context, pool *Pool, fn func(q *Queries) error) error {
+func InTx(ctx context.Context, pool *Pool, owner int64, fn func(q *Queries) error) error {
 	for attempt := 1; ; attempt++ {
-		err := inTxOnce(ctx, pool, fn)
+		leave, err := pool.writers.enter(ctx, owner, attempt > 1)
+		if err != nil {
+			return err
+		}
+		err = inTxOnce(ctx, pool, fn)
+		leave()
 		if err == nil || !Retryable(err) || attempt == maxAttempts {
 			return err
 		}

@@ -43,7 +43,7 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var user api.User
 	var token string
-	err = db.InTx(ctx, &db.Pool{Pool: pool}, func(q *db.Queries) (err error) {
+	err = db.InTx(ctx, &db.Pool{Pool: pool}, 0, func(q *db.Queries) (err error) {
 		user, token, err = api.CreateUser(ctx, q, rest[0])
 		return err
 	})
