@@ -108,13 +108,16 @@ func TestInTxRerunRunsAloneForItsOwner(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
 	ctx := context.Background()
-	const writers, rounds = 16, 5
-	_, err := pool.Exec(ctx, `CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL);
-		INSERT INTO counters SELECT g, 0 FROM generate_series(1, 16) g`)
+	const rounds = 20
+	writers := int(pool.Config().MaxConns) // each first attempt holds a connection at the barrier
+	_, err := pool.Exec(ctx, `CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL)`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO counters SELECT g, 0 FROM generate_series(1, $1::int) g`, writers)
 	require.NoError(t, err)
 
 	p := &db.Pool{Pool: pool}
 	var inFlight, reruns, crowded atomic.Int32
+	var read sync.WaitGroup // first attempts all read before any writes: they conflict
 	run := func(i int) error {
 		attempt := 0
 		return db.InTx(ctx, p, 42, func(q *db.Queries) error {
@@ -132,6 +135,10 @@ func TestInTxRerunRunsAloneForItsOwner(t *testing.T) {
 			if err := tx.QueryRow(ctx, `SELECT sum(n) FROM counters`).Scan(&sum); err != nil {
 				return err
 			}
+			if attempt == 1 {
+				read.Done()
+				read.Wait()
+			}
 			_, err := tx.Exec(ctx, `UPDATE counters SET n = n + 1 WHERE id = $1`, i+1)
 			if attempt > 1 && inFlight.Load() > 1 {
 				crowded.Add(1)
@@ -141,6 +148,7 @@ func TestInTxRerunRunsAloneForItsOwner(t *testing.T) {
 	}
 	for range rounds {
 		var wg sync.WaitGroup
+		read.Add(writers)
 		errs := make([]error, writers)
 		for i := range writers {
 			wg.Go(func() { errs[i] = run(i) })
