@@ -309,13 +309,19 @@ func TestRaceArchiveVersusNewTask(t *testing.T) {
 		})
 }
 
+// The title patch runs READ COMMITTED (api/tasks.go, patchTask): an
+// acknowledged one must also have come before the archive, which the
+// change log's order shows (each change is logged after its statement
+// took its locks, so the one that waited is logged second).
 func TestRaceArchiveVersusTaskPatch(t *testing.T) {
 	archiveRace(t,
 		func(e *env, _ int64, task map[string]any) *response {
 			return e.do("PATCH", taskPath(task), map[string]any{"title": "renamed"})
 		},
 		func(e *env, task map[string]any, _ *response) bool {
-			return e.count(`SELECT count(*) FROM tasks WHERE id = $1 AND title = 'renamed'`, task["id"]) == 1
+			return e.count(`SELECT count(*) FROM tasks WHERE id = $1 AND title = 'renamed'`, task["id"]) == 1 &&
+				e.count(`SELECT count(*) WHERE (SELECT max(id) FROM changes WHERE entity_type = 'task' AND entity_id = $1)
+					> (SELECT max(id) FROM changes WHERE entity_type = 'project' AND entity_id = $2)`, task["id"], task["project_id"]) == 0
 		})
 }
 

@@ -345,6 +345,14 @@ func (s *server) patchTask(ctx context.Context, q *db.Queries, in *TaskPatchInpu
 	if b.ProjectID.Set {
 		lock.TargetProjectID = &b.ProjectID.Value
 	}
+	if !b.Status.Set && !b.ParentTaskID.Set && !b.ProjectID.Set && !b.Tags.Set {
+		// A patch of the task's own text and plain fields decides only on
+		// rows TaskLockForPatch locks (the task, If-Match; its project,
+		// archived or not): READ COMMITTED is enough and takes no predicate
+		// locks, whose conflicts with neighbouring tasks' writes abort
+		// SERIALIZABLE patches of other users.
+		q = q.ReadCommitted()
+	}
 	cur, err := q.TaskLockForPatch(ctx, lock)
 	if err != nil {
 		return nil, orNotFound(err, "task", in.ID)
@@ -386,8 +394,14 @@ func (s *server) patchTask(ctx context.Context, q *db.Queries, in *TaskPatchInpu
 			return nil, err
 		}
 	}
-	// Conflicts with the current state (409).
-	if cur.ProjectArchived {
+	// Conflicts with the current state (409). Without a move the target
+	// project is the task's own, as its locked row has it: fresh at READ
+	// COMMITTED too.
+	archived := cur.ProjectArchived
+	if !moving {
+		archived = cur.TargetProjectArchived
+	}
+	if archived {
 		return nil, errArchived(cur.ProjectID)
 	}
 	if parent != nil && cur.HasSubtasks {

@@ -30,6 +30,10 @@ const maxAttempts = 10
 // transactions are unaffected.
 const beginSerializable = "BEGIN ISOLATION LEVEL SERIALIZABLE"
 
+// beginReadCommitted opens a write transaction that asked for it
+// (Queries.ReadCommitted).
+const beginReadCommitted = "BEGIN ISOLATION LEVEL READ COMMITTED"
+
 // InTx is the unit of work: the one place that commits. fn runs inside a
 // transaction that commits when fn returns nil and rolls back otherwise.
 // A transaction aborted by a serialization failure (40001) or a deadlock
@@ -104,9 +108,10 @@ func inTxOnce(ctx context.Context, pool *Pool, fn func(q *Queries) error) error 
 // statement that failed for a serialization failure or deadlock, which
 // ends the attempt whatever the caller does with the error.
 type lazyTx struct {
-	conn    *pgx.Conn
-	begun   bool
-	aborted error
+	conn          *pgx.Conn
+	begun         bool
+	readCommitted bool // ReadCommitted was asked for before BEGIN
+	aborted       error
 }
 
 // note records err when it is one that aborts the transaction for a
@@ -126,7 +131,11 @@ func (t *lazyTx) batch(ctx context.Context, sql string, args []any) (pgx.BatchRe
 	}
 	t.begun = true
 	b := &pgx.Batch{}
-	b.Queue(beginSerializable)
+	if t.readCommitted {
+		b.Queue(beginReadCommitted)
+	} else {
+		b.Queue(beginSerializable)
+	}
 	b.Queue(sql, args...)
 	br := t.conn.SendBatch(ctx, b)
 	return br, true
@@ -197,6 +206,23 @@ func (t *lazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 func (q *Queries) AheadOfTx() *Queries {
 	if t, ok := q.db.(*lazyTx); ok && !t.begun {
 		return New(t.conn)
+	}
+	return q
+}
+
+// ReadCommitted makes q's transaction READ COMMITTED instead of
+// SERIALIZABLE, when q is a unit of work that has not begun it yet; it
+// returns q. Only for a write whose every decision reads rows it locks
+// in the same statement (FOR UPDATE, FOR SHARE): at READ COMMITTED a
+// locking read that waited returns the row as its locker committed it,
+// so the decision is as fresh as under SERIALIZABLE, while PostgreSQL's
+// predicate locks, which are per index page and abort writes to
+// neighbouring rows of other users, are not taken at all. A write that
+// decides on rows it does not lock (no such row exists; no other row
+// refers to it) must stay SERIALIZABLE.
+func (q *Queries) ReadCommitted() *Queries {
+	if t, ok := q.db.(*lazyTx); ok && !t.begun {
+		t.readCommitted = true
 	}
 	return q
 }
