@@ -17,7 +17,8 @@ import (
 // request that still loses answers 503 with Retry-After.
 const maxAttempts = 10
 
-// beginSerializable opens every write transaction. The contract's rules
+// beginSerializable opens every write transaction but those that ask
+// for READ COMMITTED (Queries.ReadCommitted). The contract's rules
 // read before they write (no done task with an open subtask, two levels
 // at most, no task in an archived or deleted project, one tag per name),
 // and at READ COMMITTED a row lock taken after a wait does not refresh the
@@ -27,7 +28,9 @@ const maxAttempts = 10
 // rerun sees the winner's commit and answers what it would have answered
 // had it come second. It keeps every rule in the statements that already
 // make it (no extra lock-then-reread round trip), and reads outside write
-// transactions are unaffected.
+// transactions are unaffected. Its price: predicate locks are per index
+// page, so writes of neighbouring rows (other users' too) can abort each
+// other; InTx reruns them (alone per user, writeGate).
 const beginSerializable = "BEGIN ISOLATION LEVEL SERIALIZABLE"
 
 // beginReadCommitted opens a write transaction that asked for it
