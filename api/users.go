@@ -60,7 +60,13 @@ func (s *server) signUp(ctx context.Context, q *db.Queries, in *SignUpInput) (*S
 	if !s.opts.OpenSignup {
 		return nil, huma.Error403Forbidden("open sign-up is switched off on this server; ask an administrator to run `taskd user create`")
 	}
-	user, token, err := CreateUser(ctx, q, in.Body.Name)
+	// Sign-up reads nothing before it writes: the unique index on the
+	// name decides (409), at READ COMMITTED as well. SERIALIZABLE's
+	// predicate locks made concurrent sign-ups abort each other (their
+	// tokens' foreign key checks read the page where new users go).
+	// With an Idempotency-Key the claim has begun the transaction already,
+	// and it stays SERIALIZABLE.
+	user, token, err := CreateUser(ctx, q.ReadCommitted(), in.Body.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,10 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -34,6 +36,43 @@ func TestSignUpNameIsUniqueCaseInsensitively(t *testing.T) {
 	e := setup(t) // alice exists
 	e.as("").do("POST", "/v1/users", map[string]any{"name": "ALICE"}).requireProblem(http.StatusConflict, "body.name")
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM users`))
+}
+
+// Sign-up runs READ COMMITTED (the unique index decides): concurrent
+// sign-ups all land, and of several racing for one name (in any case)
+// exactly one does and the others get 409.
+func TestConcurrentSignUps(t *testing.T) {
+	e := setup(t)
+	for round := range 5 {
+		var wg sync.WaitGroup
+		codes := make([]int, 40)
+		for i := range codes {
+			name := fmt.Sprintf("user-%d-%d", round, i)
+			if i%4 == 0 {
+				name = fmt.Sprintf("Same-%d", round)
+				if i%8 == 0 {
+					name = strings.ToUpper(name)
+				}
+			}
+			wg.Go(func() { codes[i] = e.as("").do("POST", "/v1/users", map[string]any{"name": name}).Code })
+		}
+		wg.Wait()
+		won := 0
+		for i, code := range codes {
+			switch {
+			case i%4 != 0:
+				require.Equal(t, http.StatusCreated, code, "sign-up %d of round %d", i, round)
+			case code == http.StatusCreated:
+				won++
+			default:
+				require.Equal(t, http.StatusConflict, code, "sign-up %d of round %d", i, round)
+			}
+		}
+		require.Equal(t, 1, won, "one of the sign-ups racing for one name")
+		require.Equal(t, 1, e.count(`SELECT count(*) FROM users WHERE lower(name) = lower($1)`, fmt.Sprintf("same-%d", round)))
+		require.Equal(t, 30, e.count(`SELECT count(*) FROM users u JOIN tokens k ON k.user_id = u.id WHERE u.name LIKE $1`, fmt.Sprintf("user-%d-%%", round)),
+			"every sign-up that answered 201 has its user and token")
+	}
 }
 
 func TestSignUpRejectsBadNames(t *testing.T) {
