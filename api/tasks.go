@@ -399,6 +399,13 @@ func (s *server) patchTask(ctx context.Context, q *db.Queries, in *TaskPatchInpu
 	// COMMITTED too.
 	archived := cur.ProjectArchived
 	if !moving {
+		if !cur.TargetProjectFound {
+			// At READ COMMITTED the locked task can be newer than the
+			// statement's snapshot: moved, just now, into a project the
+			// snapshot cannot see (so it could not lock it). Again, on a
+			// newer one.
+			return nil, q.Rerun()
+		}
 		archived = cur.TargetProjectArchived
 	}
 	if archived {

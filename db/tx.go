@@ -51,14 +51,10 @@ const beginReadCommitted = "BEGIN ISOLATION LEVEL READ COMMITTED"
 // transaction costs its statements plus one round trip (COMMIT) rather
 // than plus two; a transaction that runs no statement costs nothing.
 func InTx(ctx context.Context, pool *Pool, owner int64, fn func(q *Queries) error) error {
+	var err error
 	for attempt := 1; ; attempt++ {
-		leave, err := pool.writers.enter(ctx, owner, attempt > 1)
-		if err != nil {
-			return err
-		}
-		err = inTxOnce(ctx, pool, fn)
-		leave()
-		if err == nil || !Retryable(err) || attempt == maxAttempts {
+		var ran bool
+		if ran, err = inGate(ctx, pool, owner, attempt, err, fn); !ran || err == nil || !Retryable(err) || attempt == maxAttempts {
 			return err
 		}
 		// Jittered backoff so that the transactions that collided do not
@@ -70,6 +66,34 @@ func InTx(ctx context.Context, pool *Pool, owner int64, fn func(q *Queries) erro
 		case <-time.After(backoff):
 		}
 	}
+}
+
+// inGate runs one attempt inside owner's gate (writeGate), which it
+// leaves however the attempt ends, a panic included: a slot kept would
+// hold the user's reruns, and all their writes behind those, until their
+// deadlines. The wait at the gate is bounded like the wait for a pooled
+// connection; a rerun that cannot get in answers with the conflict that
+// made it (lost is the previous attempt's error), a first attempt with
+// ErrPoolBusy; either way ran is false and InTx tries no more.
+func inGate(ctx context.Context, pool *Pool, owner int64, attempt int, lost error, fn func(q *Queries) error) (ran bool, err error) {
+	gctx := ctx
+	if pool.AcquireTimeout > 0 {
+		var cancel context.CancelFunc
+		gctx, cancel = context.WithTimeout(ctx, pool.AcquireTimeout)
+		defer cancel()
+	}
+	leave, err := pool.writers.enter(gctx, owner, attempt > 1)
+	if err != nil {
+		switch {
+		case lost != nil:
+			return false, lost
+		case ctx.Err() == nil:
+			return false, ErrPoolBusy
+		}
+		return false, err
+	}
+	defer leave()
+	return true, inTxOnce(ctx, pool, fn)
 }
 
 func inTxOnce(ctx context.Context, pool *Pool, fn func(q *Queries) error) error {
@@ -230,12 +254,29 @@ func (q *Queries) ReadCommitted() *Queries {
 	return q
 }
 
-// Retryable reports a serialization failure or deadlock: PostgreSQL
-// aborted the transaction and running it again may well succeed.
+// Retryable reports a serialization failure or deadlock (PostgreSQL
+// aborted the transaction) or ErrRerun: running it again may well
+// succeed.
 func Retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+	return errors.Is(err, ErrRerun) || errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
+
+// Rerun ends the current attempt of q's unit of work, whatever the
+// caller makes of the error it returns: InTx runs the transaction again
+// from the start (ErrRerun).
+func (q *Queries) Rerun() error {
+	if t, ok := q.db.(*lazyTx); ok && t.aborted == nil {
+		t.aborted = ErrRerun
+	}
+	return ErrRerun
+}
+
+// ErrRerun is what a write returns when it found its statement's snapshot
+// too old to decide on (a READ COMMITTED write, Queries.ReadCommitted,
+// whose locked row refers to one the snapshot cannot see): InTx runs it
+// again from the start, as after a serialization failure.
+var ErrRerun = errors.New("db: the transaction must run again on a newer snapshot")
 
 // Conn is the connection or transaction the queries run on, for the rare
 // statement that is not worth a generated function (tests that provoke

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -163,4 +164,64 @@ func TestInTxRerunRunsAloneForItsOwner(t *testing.T) {
 	var total int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT sum(n) FROM counters`).Scan(&total))
 	require.Equal(t, writers*rounds, total, "every write landed once")
+}
+
+// A transaction that panics (a bug in a handler) leaves its user's gate:
+// the user's next rerun, which needs the whole gate, goes in at once
+// instead of waiting for its deadline.
+func TestInTxGateSurvivesAPanic(t *testing.T) {
+	t.Parallel()
+	p := &db.Pool{Pool: testdb.New(t)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	func() {
+		defer func() { require.NotNil(t, recover(), "the panic reaches the caller") }()
+		_ = db.InTx(ctx, p, 7, func(*db.Queries) error { panic("a handler's bug") })
+	}()
+	attempts := 0
+	start := time.Now()
+	err := db.InTx(ctx, p, 7, func(q *db.Queries) error {
+		if attempts++; attempts == 1 {
+			return q.Rerun()
+		}
+		_, err := q.Conn().Exec(ctx, `SELECT 1`)
+		return err
+	})
+	require.NoError(t, err)
+	require.Equal(t, 2, attempts, "ran again after Rerun")
+	require.Less(t, time.Since(start), time.Second, "the rerun did not wait at the gate")
+}
+
+// A rerun waits at its user's gate no longer than a request waits for a
+// pooled connection, and then answers with the conflict that made it.
+func TestInTxGateWaitIsBounded(t *testing.T) {
+	t.Parallel()
+	p := &db.Pool{Pool: testdb.New(t), AcquireTimeout: time.Second}
+	ctx := context.Background()
+	holding, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.InTx(ctx, p, 9, func(q *db.Queries) error {
+			if _, err := q.Conn().Exec(ctx, `SELECT 1`); err != nil {
+				return err
+			}
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case <-holding:
+	case err := <-done:
+		t.Fatalf("the first transaction did not start: %v", err)
+	}
+	start := time.Now()
+	err := db.InTx(ctx, p, 9, func(q *db.Queries) error { return q.Rerun() })
+	waited := time.Since(start)
+	close(release)
+	require.NoError(t, <-done)
+	require.ErrorIs(t, err, db.ErrRerun)
+	require.True(t, db.Retryable(err), "answered as a conflict (503 with Retry-After)")
+	require.GreaterOrEqual(t, waited, time.Second)
+	require.Less(t, waited, 5*time.Second, "one wait at the gate, not one per attempt")
 }
