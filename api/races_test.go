@@ -507,6 +507,53 @@ func TestRaceTagCleanupVersusTagging(t *testing.T) {
 	}, oneOf([]string{"old"}))
 }
 
+// A task created, or PATCHed, with an existing tag races the tag's
+// deletion or a cleanup (task_tags has no foreign keys: SERIALIZABLE
+// keeps links to live tags). The write lands either way; its task ends
+// with the tag when it came second or the change was a cleanup (which
+// keeps a used tag), without it when a delete came second; no link
+// points at a missing tag.
+func TestRaceTagDeleteOrCleanupVersusCreateAndPatchWithTag(t *testing.T) {
+	e := setup(t)
+	p := e.newProject("Races")
+	race(t, func(i int) raceRound {
+		name := fmt.Sprint("kept-", i)
+		tag := id(e.do("POST", "/v1/tags", map[string]any{"name": name}).requireStatus(http.StatusCreated))
+		cleanup := i%2 == 1
+		var task map[string]any
+		if i%4 >= 2 {
+			task = e.newTask(map[string]any{"project_id": p, "title": fmt.Sprint("task ", i)})
+		}
+		return raceRound{
+			a: func() *response {
+				if cleanup {
+					return e.do("POST", "/v1/tags/cleanup", nil)
+				}
+				return e.do("DELETE", fmt.Sprint("/v1/tags/", tag), nil)
+			},
+			b: func() *response {
+				if task != nil {
+					return e.do("PATCH", taskPath(task), map[string]any{"tags": []string{name}})
+				}
+				return e.do("POST", "/v1/tasks", map[string]any{"project_id": p, "title": fmt.Sprint("new ", i), "tags": []string{name}})
+			},
+			check: func(ra, rb *response) string {
+				if ra.Code >= 300 || rb.Code >= 300 {
+					return "a request failed"
+				}
+				tags := tagsOf(e.do("GET", taskPath(rb.object()), nil))
+				if !slices.Equal(tags, []string{name}) && (cleanup || len(tags) != 0) {
+					return fmt.Sprintf("the task ended with tags %v", tags)
+				}
+				if e.count(`SELECT count(*) FROM task_tags tt LEFT JOIN tags g ON g.user_id = tt.user_id AND g.id = tt.tag_id WHERE g.id IS NULL`) > 0 {
+					return "a link to a missing tag"
+				}
+				return ""
+			},
+		}
+	})
+}
+
 // Two renames to one name: one wins, the other is 409, one tag has it.
 func TestRaceTagRenamesToOneName(t *testing.T) {
 	e := setup(t)

@@ -61,6 +61,13 @@ func TestChangeStreamAcrossProcesses(t *testing.T) {
 	task := int64(body["id"].(float64))
 	// The new tag is a change of its own, in the same transaction.
 	ev := s.next(t, 5*time.Second)
+	if ev.Change.Type == "project" && ev.Change.ID == project {
+		// The cursor is the horizon (the oldest transaction still running
+		// in the cluster): another test's transaction can hold it before
+		// the project's commit, and the stream then delivers the project
+		// once more, which following "changes from it" allows.
+		ev = s.next(t, 5*time.Second)
+	}
 	require.Equal(t, "change", ev.Event)
 	require.Equal(t, "tag", ev.Change.Type)
 	require.Equal(t, "upsert", ev.Change.Op)
