@@ -345,17 +345,27 @@ func (s *server) patchTask(ctx context.Context, q *db.Queries, in *TaskPatchInpu
 	if b.ProjectID.Set {
 		lock.TargetProjectID = &b.ProjectID.Value
 	}
-	if !b.Status.Set && !b.ParentTaskID.Set && !b.ProjectID.Set && !b.Tags.Set {
-		// A patch of the task's own text and plain fields decides only on
-		// rows TaskLockForPatch locks (the task, If-Match; its project,
-		// archived or not): READ COMMITTED is enough and takes no predicate
-		// locks, whose conflicts with neighbouring tasks' writes abort
-		// SERIALIZABLE patches of other users.
+	if (!b.Status.Set || isOpen(db.TaskStatus(b.Status.Value))) && !b.ParentTaskID.Set && !b.ProjectID.Set && !b.Tags.Set {
+		// A patch of the task's own fields that closes nothing decides
+		// only on rows TaskLockForPatch locks (the task: If-Match, its
+		// status; its project: archived or not): READ COMMITTED is enough
+		// and takes no predicate locks, whose conflicts with neighbouring
+		// tasks' writes abort SERIALIZABLE patches, other users' too.
+		// Closing a task decides on its subtasks, unlocked: SERIALIZABLE.
 		q = q.ReadCommitted()
 	}
 	cur, err := q.TaskLockForPatch(ctx, lock)
 	if err != nil {
 		return nil, orNotFound(err, "task", in.ID)
+	}
+	if b.Status.Set && isOpen(db.TaskStatus(b.Status.Value)) && !isOpen(cur.Status) && cur.ParentTaskID != nil {
+		// Reopening a subtask decides on its parent, which a completion
+		// of the parent decides on by reading its subtasks, unlocked:
+		// only SERIALIZABLE orders the two. Again, SERIALIZABLE (nothing
+		// when it is already).
+		if err := q.Serializable(); err != nil {
+			return nil, err
+		}
 	}
 	patch, err := checkTaskPatch(in.ID, in)
 	if err != nil {

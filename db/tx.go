@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -52,11 +53,13 @@ const beginReadCommitted = "BEGIN ISOLATION LEVEL READ COMMITTED"
 // than plus two; a transaction that runs no statement costs nothing.
 func InTx(ctx context.Context, pool *Pool, owner int64, fn func(q *Queries) error) error {
 	var err error
+	serializable := false // an attempt found READ COMMITTED not enough
 	for attempt := 1; ; attempt++ {
 		var ran bool
-		if ran, err = inGate(ctx, pool, owner, attempt, err, fn); !ran || err == nil || !Retryable(err) || attempt == maxAttempts {
+		if ran, err = inGate(ctx, pool, owner, attempt, err, serializable, fn); !ran || err == nil || !Retryable(err) || attempt == maxAttempts {
 			return err
 		}
+		serializable = serializable || errors.Is(err, errNeedsSerializable)
 		// Jittered backoff so that the transactions that collided do not
 		// collide again in lockstep.
 		backoff := time.Duration(attempt) * time.Duration(1+rand.IntN(4)) * time.Millisecond
@@ -75,7 +78,7 @@ func InTx(ctx context.Context, pool *Pool, owner int64, fn func(q *Queries) erro
 // connection; a rerun that cannot get in answers with the conflict that
 // made it (lost is the previous attempt's error), a first attempt with
 // ErrPoolBusy; either way ran is false and InTx tries no more.
-func inGate(ctx context.Context, pool *Pool, owner int64, attempt int, lost error, fn func(q *Queries) error) (ran bool, err error) {
+func inGate(ctx context.Context, pool *Pool, owner int64, attempt int, lost error, serializable bool, fn func(q *Queries) error) (ran bool, err error) {
 	gctx := ctx
 	if pool.AcquireTimeout > 0 {
 		var cancel context.CancelFunc
@@ -93,10 +96,10 @@ func inGate(ctx context.Context, pool *Pool, owner int64, attempt int, lost erro
 		return false, err
 	}
 	defer leave()
-	return true, inTxOnce(ctx, pool, fn)
+	return true, inTxOnce(ctx, pool, serializable, fn)
 }
 
-func inTxOnce(ctx context.Context, pool *Pool, fn func(q *Queries) error) error {
+func inTxOnce(ctx context.Context, pool *Pool, serializable bool, fn func(q *Queries) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -104,7 +107,7 @@ func inTxOnce(ctx context.Context, pool *Pool, fn func(q *Queries) error) error 
 	// pgxpool destroys a connection released in any state but idle, so a
 	// failed ROLLBACK cannot hand a broken transaction to the next request.
 	defer conn.Release()
-	tx := &lazyTx{conn: conn.Conn()}
+	tx := &lazyTx{conn: conn.Conn(), serializableOnly: serializable}
 	err = fn(New(tx))
 	if tx.aborted != nil {
 		// PostgreSQL ended the transaction to resolve a conflict: whatever
@@ -138,7 +141,10 @@ type lazyTx struct {
 	conn          *pgx.Conn
 	begun         bool
 	readCommitted bool // ReadCommitted was asked for before BEGIN
-	aborted       error
+	// serializableOnly: an earlier attempt found READ COMMITTED not
+	// enough (Queries.Serializable); ReadCommitted is ignored.
+	serializableOnly bool
+	aborted          error
 }
 
 // note records err when it is one that aborts the transaction for a
@@ -248,11 +254,30 @@ func (q *Queries) AheadOfTx() *Queries {
 // decides on rows it does not lock (no such row exists; no other row
 // refers to it) must stay SERIALIZABLE.
 func (q *Queries) ReadCommitted() *Queries {
-	if t, ok := q.db.(*lazyTx); ok && !t.begun {
+	if t, ok := q.db.(*lazyTx); ok && !t.begun && !t.serializableOnly {
 		t.readCommitted = true
 	}
 	return q
 }
+
+// Serializable is for a write that asked for READ COMMITTED and then
+// found, in the rows it locked, that it must decide on rows it cannot
+// lock: it ends the attempt (errNeedsSerializable, whatever the caller
+// makes of the error) and InTx runs it again SERIALIZABLE. On a
+// transaction that is SERIALIZABLE already it does nothing and answers
+// nil.
+func (q *Queries) Serializable() error {
+	t, ok := q.db.(*lazyTx)
+	if !ok || !t.readCommitted {
+		return nil
+	}
+	if t.aborted == nil {
+		t.aborted = errNeedsSerializable
+	}
+	return errNeedsSerializable
+}
+
+var errNeedsSerializable = fmt.Errorf("%w: SERIALIZABLE", ErrRerun)
 
 // Retryable reports a serialization failure or deadlock (PostgreSQL
 // aborted the transaction) or ErrRerun: running it again may well
