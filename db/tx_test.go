@@ -225,3 +225,23 @@ func TestInTxGateWaitIsBounded(t *testing.T) {
 	require.GreaterOrEqual(t, waited, time.Second)
 	require.Less(t, waited, 5*time.Second, "one wait at the gate, not one per attempt")
 }
+
+// A unit of work that asked for READ COMMITTED and then calls
+// Serializable runs again, SERIALIZABLE, where ReadCommitted is ignored.
+func TestInTxReadCommittedThenSerializable(t *testing.T) {
+	t.Parallel()
+	p := &db.Pool{Pool: testdb.New(t)}
+	ctx := context.Background()
+	var levels []string
+	err := db.InTx(ctx, p, 0, func(q *db.Queries) error {
+		q = q.ReadCommitted()
+		var level string
+		if err := q.Conn().QueryRow(ctx, `SELECT current_setting('transaction_isolation')`).Scan(&level); err != nil {
+			return err
+		}
+		levels = append(levels, level)
+		return q.Serializable()
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"read committed", "serializable"}, levels)
+}
