@@ -67,10 +67,12 @@ func TestRateLimitPerUserAcrossTokens(t *testing.T) {
 
 // The bucket refills at the configured rate.
 func TestRateLimitRefills(t *testing.T) {
-	e := setup(t, limited(api.RateLimits{PerSecond: 20, Burst: 1}))
+	// A token every 500 ms: far more than a request takes on a loaded
+	// machine (at 20/s one took 73 ms in CI, and the bucket had refilled).
+	e := setup(t, limited(api.RateLimits{PerSecond: 2, Burst: 1}))
 	e.do("GET", "/v1/me", nil).requireStatus(http.StatusOK)
 	e.do("GET", "/v1/me", nil).requireStatus(http.StatusTooManyRequests)
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	e.do("GET", "/v1/me", nil).requireStatus(http.StatusOK)
 }
 

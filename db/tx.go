@@ -42,7 +42,8 @@ const beginReadCommitted = "BEGIN ISOLATION LEVEL READ COMMITTED"
 // transaction that commits when fn returns nil and rolls back otherwise.
 // A transaction aborted by a serialization failure (40001) or a deadlock
 // (40P01) is retried from the start, so fn must not keep state across
-// attempts other than what it rebuilds.
+// attempts other than what it rebuilds; so is one that fn ended with
+// Queries.Rerun or Queries.Serializable (then SERIALIZABLE from there on).
 //
 // owner is the user the transaction writes for (0: none); a rerun waits
 // until it can run alone against owner's other writes in this process
