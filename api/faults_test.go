@@ -31,6 +31,18 @@ func TestPoolExhaustionAnswers503(t *testing.T) {
 	// behind them; the test then takes every one.
 	const conns = 4
 	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = conns })
+	// Open the connections first: opening one (TCP, SCRAM, the schema's
+	// types) can take longer than the short acquire timeout on a loaded
+	// machine, and the set-up requests must not be shed.
+	var warm []*pgxpool.Conn
+	for range conns {
+		conn, err := pool.Acquire(context.Background())
+		require.NoError(t, err)
+		warm = append(warm, conn)
+	}
+	for _, conn := range warm {
+		conn.Release()
+	}
 	e := newEnv(t, pool, func(o *api.Options) {
 		o.RequestTimeout = 20 * time.Second
 		o.AcquireTimeout = 500 * time.Millisecond
