@@ -395,6 +395,41 @@ func TestRaceTaggingVersusTaskDelete(t *testing.T) {
 	})
 }
 
+// Patches that close nothing run READ COMMITTED: many users renaming and
+// re-prioritising their neighbouring tasks at once (their rows share
+// index pages) never abort each other, where SERIALIZABLE's page-level
+// predicate locks made them run again; and every patch lands.
+func TestPlainPatchesOfManyUsersDoNotRerun(t *testing.T) {
+	e := setup(t)
+	const users, rounds = 32, 5
+	tokens, tasks := make([]string, users), make([]map[string]any, users)
+	for i := range users {
+		tokens[i], _ = e.signUp(fmt.Sprint("writer-", i))
+		p := id(e.as(tokens[i]).do("POST", "/v1/projects", map[string]any{"name": "Home"}).requireStatus(http.StatusCreated))
+		tasks[i] = e.as(tokens[i]).newTask(map[string]any{"project_id": p, "title": "first"})
+	}
+	before := retries(e)
+	for round := range rounds {
+		var wg sync.WaitGroup
+		codes := make([]int, users)
+		for i := range users {
+			wg.Go(func() {
+				codes[i] = e.as(tokens[i]).do("PATCH", taskPath(tasks[i]), map[string]any{
+					"title": fmt.Sprint("round ", round), "priority": []string{"low", "high"}[round%2], "status": []string{"todo", "in_progress"}[round%2],
+				}).Code
+			})
+		}
+		wg.Wait()
+		for i, code := range codes {
+			require.Equal(t, http.StatusOK, code, "user %d, round %d", i, round)
+		}
+	}
+	require.Equal(t, before, retries(e), "no patch ran again")
+	last := rounds - 1
+	require.Equal(t, users, e.count(`SELECT count(*) FROM tasks WHERE title = $1 AND priority = $2 AND status = $3`,
+		fmt.Sprint("round ", last), []string{"low", "high"}[last%2], []string{"todo", "in_progress"}[last%2]), "every user's last patch is what the task holds")
+}
+
 // Twenty concurrent creates of one new tag: one 201, nineteen 200, all the
 // same tag, and one row.
 func TestRaceTagCreates(t *testing.T) {
