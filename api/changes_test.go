@@ -152,6 +152,37 @@ func TestChangeFeedCascades(t *testing.T) {
 	}
 }
 
+// Changing a task's tags is a change of the task, whichever way: adding,
+// removing, replacing them (migration 20261130000005 records it from the
+// task row's own write, not from task_tags).
+func TestChangeFeedRecordsTagChangesOfATask(t *testing.T) {
+	e := setup(t)
+	p := e.newProject("Home")
+	task := e.newTask(map[string]any{"project_id": p, "title": "a", "tags": []string{"one"}})
+	for _, step := range []struct {
+		method, path string
+		body         any
+		tags         []any
+	}{
+		{"POST", taskPath(task) + "/tags", map[string]any{"tags": []string{"two"}}, []any{"one", "two"}},
+		{"DELETE", taskPath(task) + "/tags/one", nil, []any{"two"}},
+		{"PATCH", taskPath(task), map[string]any{"tags": []string{"three"}}, []any{"three"}},
+	} {
+		cur := e.do("GET", "/v1/changes/cursor", nil).requireStatus(http.StatusOK).object()["cursor"].(string)
+		r := e.do(step.method, step.path, step.body)
+		require.Less(t, r.Code, 300, "%s %s: %s", step.method, step.path, r.Text())
+		got := e.changes(cur, 100)
+		var found bool
+		for _, c := range got.Items {
+			if c.Type == "task" && c.ID == int64(task["id"].(float64)) {
+				found = true
+				require.Equal(t, step.tags, c.Data["tags"], "%s %s", step.method, step.path)
+			}
+		}
+		require.True(t, found, "%s %s: the task is in the feed", step.method, step.path)
+	}
+}
+
 func TestChangeFeedCursors(t *testing.T) {
 	e := setup(t)
 	e.newProject("One")

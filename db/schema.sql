@@ -120,52 +120,6 @@ $$;
 
 
 --
--- Name: changes_task_tags_added(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.changes_task_tags_added() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    INSERT INTO changes (user_id, entity_type, entity_id)
-    SELECT DISTINCT user_id, 'task'::change_entity, task_id FROM new_rows;
-    RETURN NULL;
-END
-$$;
-
-
---
--- Name: changes_task_tags_removed(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.changes_task_tags_removed() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    INSERT INTO changes (user_id, entity_type, entity_id)
-    SELECT DISTINCT user_id, 'task'::change_entity, task_id FROM old_rows;
-    RETURN NULL;
-END
-$$;
-
-
---
--- Name: changes_task_tags_updated(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.changes_task_tags_updated() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    INSERT INTO changes (user_id, entity_type, entity_id)
-    SELECT user_id, 'task'::change_entity, task_id FROM new_rows
-    UNION SELECT user_id, 'task'::change_entity, task_id FROM old_rows;
-    RETURN NULL;
-END
-$$;
-
-
---
 -- Name: changes_updated(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1035,27 +989,6 @@ CREATE TRIGGER tags_updated AFTER UPDATE ON public.tags REFERENCING OLD TABLE AS
 
 
 --
--- Name: task_tags task_tags_deleted; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER task_tags_deleted AFTER DELETE ON public.task_tags REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_task_tags_removed();
-
-
---
--- Name: task_tags task_tags_inserted; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER task_tags_inserted AFTER INSERT ON public.task_tags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_task_tags_added();
-
-
---
--- Name: task_tags task_tags_updated; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER task_tags_updated AFTER UPDATE ON public.task_tags REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.changes_task_tags_updated();
-
-
---
 -- Name: tasks tasks_deleted; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -1179,4 +1112,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261130000001'),
     ('20261130000002'),
     ('20261130000003'),
-    ('20261130000004');
+    ('20261130000004'),
+    ('20261130000005');

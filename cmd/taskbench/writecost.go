@@ -12,13 +12,13 @@ import (
 
 // changeLogTriggers are the change log's triggers (migration
 // 20261130000002_changes, extended by the webhook outbox in
-// 20261130000003_webhooks), by table.
+// 20261130000003_webhooks; task_tags' went in
+// 20261130000005_task_tags_changes_from_tasks), by table.
 var changeLogTriggers = map[string][]string{
-	"projects":  {"projects_inserted", "projects_updated", "projects_deleted"},
-	"tasks":     {"tasks_inserted", "tasks_updated", "tasks_deleted"},
-	"tags":      {"tags_inserted", "tags_updated", "tags_deleted"},
-	"comments":  {"comments_inserted", "comments_updated", "comments_deleted"},
-	"task_tags": {"task_tags_inserted", "task_tags_updated", "task_tags_deleted"},
+	"projects": {"projects_inserted", "projects_updated", "projects_deleted"},
+	"tasks":    {"tasks_inserted", "tasks_updated", "tasks_deleted"},
+	"tags":     {"tags_inserted", "tags_updated", "tags_deleted"},
+	"comments": {"comments_inserted", "comments_updated", "comments_deleted"},
 }
 
 // setChangeLog enables or disables the change log's triggers: with them
