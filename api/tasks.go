@@ -345,7 +345,8 @@ func (s *server) patchTask(ctx context.Context, q *db.Queries, in *TaskPatchInpu
 	if b.ProjectID.Set {
 		lock.TargetProjectID = &b.ProjectID.Value
 	}
-	if (!b.Status.Set || isOpen(db.TaskStatus(b.Status.Value))) && !b.ParentTaskID.Set && !b.ProjectID.Set && !b.Tags.Set {
+	closes := b.Status.Set && !isOpen(db.TaskStatus(b.Status.Value))
+	if !closes && !b.ParentTaskID.Set && !b.ProjectID.Set && !b.Tags.Set {
 		// A patch of the task's own fields that closes nothing decides
 		// only on rows TaskLockForPatch locks (the task: If-Match, its
 		// status; its project: archived or not): READ COMMITTED is enough
@@ -358,7 +359,7 @@ func (s *server) patchTask(ctx context.Context, q *db.Queries, in *TaskPatchInpu
 	if err != nil {
 		return nil, orNotFound(err, "task", in.ID)
 	}
-	if b.Status.Set && isOpen(db.TaskStatus(b.Status.Value)) && !isOpen(cur.Status) && cur.ParentTaskID != nil {
+	if b.Status.Set && !closes && !isOpen(cur.Status) && cur.ParentTaskID != nil {
 		// Reopening a subtask decides on its parent, which a completion
 		// of the parent decides on by reading its subtasks, unlocked:
 		// only SERIALIZABLE orders the two. Again, SERIALIZABLE (nothing

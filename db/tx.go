@@ -272,10 +272,7 @@ func (q *Queries) Serializable() error {
 	if !ok || !t.readCommitted {
 		return nil
 	}
-	if t.aborted == nil {
-		t.aborted = errNeedsSerializable
-	}
-	return errNeedsSerializable
+	return t.note(errNeedsSerializable)
 }
 
 var errNeedsSerializable = fmt.Errorf("%w: SERIALIZABLE", ErrRerun)
@@ -292,8 +289,8 @@ func Retryable(err error) bool {
 // caller makes of the error it returns: InTx runs the transaction again
 // from the start (ErrRerun).
 func (q *Queries) Rerun() error {
-	if t, ok := q.db.(*lazyTx); ok && t.aborted == nil {
-		t.aborted = ErrRerun
+	if t, ok := q.db.(*lazyTx); ok {
+		return t.note(ErrRerun)
 	}
 	return ErrRerun
 }
