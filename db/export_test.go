@@ -2,3 +2,10 @@ package db
 
 // Pipelines is how many pipelines p's shared reads have sent.
 func Pipelines(p *Pool) int64 { return p.shared.pipelines.Load() }
+
+// Queued is how many calls wait for a lane of p's shared reads.
+func Queued(p *Pool) int {
+	p.shared.mu.Lock()
+	defer p.shared.mu.Unlock()
+	return len(p.shared.pending)
+}

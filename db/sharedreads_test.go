@@ -62,6 +62,14 @@ func busyLane(t *testing.T, p *db.Pool, d time.Duration) (wait func()) {
 	return func() { require.NoError(t, <-done) }
 }
 
+// queued waits until n calls wait behind p's busy lane: a loaded machine
+// may start a goroutine late, and a test about the order of a pipeline
+// must not depend on a sleep.
+func queued(t *testing.T, p *db.Pool, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return db.Queued(p) >= n }, 5*time.Second, time.Millisecond, "%d calls queued", n)
+}
+
 // A statement that fails inside a shared pipeline fails its own call
 // only: the others before and after it in the same pipeline succeed.
 func TestSharedReadFailsAlone(t *testing.T) {
@@ -157,7 +165,7 @@ func TestSharedReadDeadlineReachesTheDatabase(t *testing.T) {
 	var stayed int
 	wg.Go(func() { quitErr = one.QueryRow(quitter, "SELECT 1").Scan(new(int)) })
 	wg.Go(func() { stayErr = one.QueryRow(context.Background(), "SELECT 2").Scan(&stayed) })
-	time.Sleep(50 * time.Millisecond)
+	queued(t, one, 2)
 	quit()
 	wg.Wait()
 	wait()
@@ -232,7 +240,7 @@ func TestSharedReadFailingMidRowsFailsAlone(t *testing.T) {
 	ctx := context.Background()
 	_, p := sharedPool(t, 1)
 	for round := range 5 {
-		wait := busyLane(t, p, 200*time.Millisecond)
+		wait := busyLane(t, p, 500*time.Millisecond)
 		before := db.Pipelines(p)
 		var wg sync.WaitGroup
 		var listErr, nextErr error
@@ -247,8 +255,9 @@ func TestSharedReadFailingMidRowsFailsAlone(t *testing.T) {
 			}
 			listErr = err
 		})
-		time.Sleep(20 * time.Millisecond) // the list first in the pipeline
+		queued(t, p, 1) // the list first in the pipeline
 		wg.Go(func() { nextErr = p.QueryRow(ctx, "SELECT 2").Scan(&next) })
+		queued(t, p, 2)
 		wg.Wait()
 		wait()
 		require.ErrorContains(t, listErr, "division by zero", "round %d", round)
@@ -269,7 +278,7 @@ func TestSharedReadCancelledWhenTheWaitingGiveUp(t *testing.T) {
 		watch, err := pgxpool.NewWithConfig(context.Background(), pool.Config())
 		require.NoError(t, err)
 		t.Cleanup(watch.Close)
-		wait := busyLane(t, p, 200*time.Millisecond)
+		wait := busyLane(t, p, 500*time.Millisecond)
 		gaveUp := make(chan struct{})
 		var wg sync.WaitGroup
 		var first int
@@ -288,7 +297,7 @@ func TestSharedReadCancelledWhenTheWaitingGiveUp(t *testing.T) {
 			}
 			rows.Close()
 		})
-		time.Sleep(20 * time.Millisecond)
+		queued(t, p, 1)
 		wg.Go(func() {
 			defer close(gaveUp)
 			ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
@@ -326,16 +335,17 @@ func TestSharedReadConnectionLostUnderAPipeline(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(watch.Close)
 	for round := range 5 {
-		wait := busyLane(t, p, 200*time.Millisecond)
+		wait := busyLane(t, p, 500*time.Millisecond)
 		before := db.Pipelines(p)
 		const calls = 10
 		var wg sync.WaitGroup
 		errs := make([]error, calls)
 		wg.Go(func() { errs[0] = p.QueryRow(ctx, "SELECT 1 FROM pg_sleep(5) /* terminated */").Scan(new(int)) })
-		time.Sleep(20 * time.Millisecond) // first in the pipeline
+		queued(t, p, 1) // first in the pipeline
 		for i := 1; i < calls; i++ {
 			wg.Go(func() { errs[i] = p.QueryRow(ctx, "SELECT 2").Scan(new(int)) })
 		}
+		queued(t, p, calls)
 		wait()
 		require.Eventually(t, func() bool {
 			var n int
