@@ -155,8 +155,12 @@ $$;
 --
 
 CREATE FUNCTION public.tag_ids(p_user_id bigint, p_names text[]) RETURNS bigint[]
-    LANGUAGE sql
+    LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
     AS $$
+DECLARE
+    ids bigint[];
+BEGIN
     -- Insert first, then look up only the names that already existed: a
     -- lookup of a name that is not there yet reads (under SERIALIZABLE,
     -- predicate-locks) the index page where concurrent creates insert
@@ -175,6 +179,9 @@ CREATE FUNCTION public.tag_ids(p_user_id bigint, p_names text[]) RETURNS bigint[
         WHERE g.user_id = p_user_id
           AND g.name = ANY (ARRAY(SELECT n FROM unnest(p_names) AS n
                                   WHERE n NOT IN (SELECT name FROM created))))
+    INTO ids;
+    RETURN ids;
+END
 $$;
 
 
@@ -1113,4 +1120,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261130000002'),
     ('20261130000003'),
     ('20261130000004'),
-    ('20261130000005');
+    ('20261130000005'),
+    ('20261130000006');
