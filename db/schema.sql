@@ -810,7 +810,7 @@ ALTER TABLE ONLY public.webhooks
 -- Name: changes_changed_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX changes_changed_at_idx ON public.changes USING btree (changed_at);
+CREATE INDEX changes_changed_at_idx ON public.changes USING brin (changed_at) WITH (autosummarize='on');
 
 
 --
@@ -1121,4 +1121,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261130000003'),
     ('20261130000004'),
     ('20261130000005'),
-    ('20261130000006');
+    ('20261130000006'),
+    ('20261130000007');
