@@ -186,6 +186,41 @@ process.exit(ok ? 0 : 1);`, secret, d.ID, d.Timestamp, d.Signature)
 	require.Equal(t, []any{"launch"}, created["data"].(map[string]any)["tags"])
 }
 
+// Every kind's delivery carries the entity as its GET returns it, taken
+// in the change's transaction by webhook_data (one lookup per kind in the
+// database): a project, a task with its tags, a tag with its task count,
+// a comment.
+func TestWebhookDataIsWhatGetReturns(t *testing.T) {
+	e := setup(t, webhooksOn(true))
+	r := newReceiver(t, func(int) int { return http.StatusNoContent })
+	e.do("POST", "/v1/webhooks", map[string]any{"url": r.URL + "/hook", "events": []string{"*"}}).requireStatus(http.StatusCreated)
+	get := func(path string) map[string]any { return e.do("GET", path, nil).requireStatus(http.StatusOK).object() }
+	want := map[string]map[string]any{}
+	p := e.newProject("Home")
+	want["project.created"] = get(fmt.Sprint("/v1/projects/", p))
+	task := e.newTask(map[string]any{"project_id": p, "title": "Ship it", "tags": []string{"launch"}, "due_date": "2030-01-02", "estimated_hours": 1.5})
+	want["task.created"] = get(taskPath(task))
+	tag := get("/v1/tags?limit=10")["items"].([]any)[0].(map[string]any)
+	tag["task_count"] = 0.0 // created by the task's create, before the task linked it
+	want["tag.created"] = tag
+	comment := e.do("POST", taskPath(task)+"/comments", map[string]any{"content": "first"}).requireStatus(http.StatusCreated).object()
+	want["comment.created"] = get(fmt.Sprint(taskPath(task), "/comments/", int64(comment["id"].(float64))))
+	require.Eventually(t, func() bool { return len(r.got()) >= len(want) }, 5*time.Second, 20*time.Millisecond)
+	seen := map[string]bool{}
+	for _, d := range r.got() {
+		var body struct {
+			Type string
+			Data map[string]any
+		}
+		require.NoError(t, json.Unmarshal(d.Body, &body))
+		if w, ok := want[body.Type]; ok {
+			seen[body.Type] = true
+			require.Equal(t, w, body.Data, "%s: data as GET returned it then", body.Type)
+		}
+	}
+	require.Len(t, seen, len(want), "one delivery of each kind: %v", seen)
+}
+
 // A failing receiver gets retries with the same webhook-id; the log shows
 // each attempt; 410 disables the webhook at once.
 func TestWebhookRetriesAndGone(t *testing.T) {

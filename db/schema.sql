@@ -69,9 +69,9 @@ CREATE TYPE public.task_status AS ENUM (
 --
 
 CREATE FUNCTION public.api_time(t timestamp with time zone) RETURNS text
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql STABLE
     AS $$
-    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    SELECT rtrim(rtrim(to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z'
 $$;
 
 
@@ -225,31 +225,36 @@ $$;
 --
 
 CREATE FUNCTION public.webhook_data(kind public.change_entity, p_user_id bigint, p_id bigint) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-    SELECT CASE kind
-    WHEN 'project' THEN (
+DECLARE
+    data jsonb;
+BEGIN
+    CASE kind
+    WHEN 'project' THEN
         SELECT jsonb_build_object('id', p.id, 'name', p.name, 'description', p.description, 'color', p.color,
             'is_archived', p.archived_at IS NOT NULL, 'archived_at', api_time(p.archived_at),
             'created_at', api_time(p.created_at), 'updated_at', api_time(p.updated_at))
-        FROM projects p WHERE p.user_id = p_user_id AND p.id = p_id)
-    WHEN 'task' THEN (
+        INTO data FROM projects p WHERE p.user_id = p_user_id AND p.id = p_id;
+    WHEN 'task' THEN
         -- task_rows is the task's shape: every column but user_id and
         -- version (its ETag), timestamps as the API writes them.
         SELECT to_jsonb(t) - 'user_id' - 'version'
                || jsonb_build_object('completed_at', api_time(t.completed_at),
                                      'created_at', api_time(t.created_at), 'updated_at', api_time(t.updated_at))
-        FROM task_rows t WHERE t.user_id = p_user_id AND t.id = p_id)
-    WHEN 'tag' THEN (
+        INTO data FROM task_rows t WHERE t.user_id = p_user_id AND t.id = p_id;
+    WHEN 'tag' THEN
         SELECT jsonb_build_object('id', g.id, 'name', g.name,
             'task_count', (SELECT count(*) FROM task_tags tt WHERE tt.user_id = g.user_id AND tt.tag_id = g.id),
             'created_at', api_time(g.created_at))
-        FROM tags g WHERE g.user_id = p_user_id AND g.id = p_id)
-    WHEN 'comment' THEN (
+        INTO data FROM tags g WHERE g.user_id = p_user_id AND g.id = p_id;
+    WHEN 'comment' THEN
         SELECT jsonb_build_object('id', c.id, 'task_id', c.task_id, 'content', c.content,
             'created_at', api_time(c.created_at), 'updated_at', api_time(c.updated_at))
-        FROM comments c WHERE c.user_id = p_user_id AND c.id = p_id)
-    END
+        INTO data FROM comments c WHERE c.user_id = p_user_id AND c.id = p_id;
+    END CASE;
+    RETURN data;
+END
 $$;
 
 
@@ -258,8 +263,9 @@ $$;
 --
 
 CREATE FUNCTION public.webhook_enqueue(events jsonb) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+BEGIN
     INSERT INTO webhook_deliveries (user_id, webhook_id, event_type, payload)
     SELECT w.user_id, w.id, e.type,
            jsonb_build_object('type', e.type, 'timestamp', api_time(now()), 'data', e.data)
@@ -267,6 +273,7 @@ CREATE FUNCTION public.webhook_enqueue(events jsonb) RETURNS void
     JOIN webhooks w ON w.user_id = e.user_id AND w.enabled
                    AND (w.events @> ARRAY['*'] OR w.events @> ARRAY[e.type])
     WHERE e.data IS NOT NULL;
+END
 $$;
 
 
@@ -1122,4 +1129,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261130000004'),
     ('20261130000005'),
     ('20261130000006'),
-    ('20261130000007');
+    ('20261130000007'),
+    ('20261130000008');

@@ -2,8 +2,10 @@ package db_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -44,4 +46,26 @@ func TestTagIDsNeverLocksTheWholeTagsTable(t *testing.T) {
 	var tags int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM tags WHERE user_id = $1", user).Scan(&tags))
 	require.Equal(t, 3+10, tags, "each call created its new tag once")
+}
+
+// api_time, which writes the timestamps of webhook deliveries, writes an
+// instant exactly as the API's JSON does (Go's RFC 3339 with nanoseconds:
+// trailing zeros of the fraction dropped, none when it is zero), so that
+// a delivery's data is the very text GET returns.
+func TestAPITimeWritesTimesAsTheAPIDoes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	base := time.Date(2026, 11, 30, 11, 51, 10, 0, time.UTC)
+	for _, frac := range []time.Duration{0, 100 * time.Millisecond, 876660 * time.Microsecond, 123456 * time.Microsecond, 5 * time.Microsecond} {
+		at := base.Add(frac)
+		want, err := json.Marshal(at)
+		require.NoError(t, err)
+		var got string
+		require.NoError(t, pool.QueryRow(ctx, "SELECT api_time($1)", at).Scan(&got))
+		require.Equal(t, string(want), fmt.Sprintf("%q", got), "the instant %s", at)
+	}
+	var null *string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT api_time(NULL)").Scan(&null))
+	require.Nil(t, null, "no time, no text")
 }
