@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"taskd/api"
+	"taskd/db"
 )
 
 type change struct {
@@ -523,4 +524,27 @@ func TestChangeLogPruning(t *testing.T) {
 	e.do("GET", "/v1/changes?since="+url.QueryEscape(old), nil).requireProblem(http.StatusGone)
 	e.do("GET", "/v1/changes?since="+url.QueryEscape(caughtUp), nil).requireStatus(http.StatusOK)
 	e.do("GET", "/v1/changes?since="+url.QueryEscape(fresh), nil).requireStatus(http.StatusOK)
+}
+
+// Pruning cuts a prefix of the log: everything before the first change
+// still within the retention, in log order. A change older than the
+// retention that comes after a newer one (its transaction ran long)
+// stays until that one goes; none within the retention is ever removed.
+func TestChangeLogPruningCutsAPrefix(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	// Four changes at the very start of the log (xids below any real
+	// transaction's), old, new, old, new.
+	_, err := e.pool.Exec(ctx, `INSERT INTO changes (user_id, xid, entity_type, entity_id, changed_at)
+		SELECT $1, x, 'project', 1000 + x, now() - CASE WHEN x % 2 = 1 THEN interval '40 days' ELSE interval '1 day' END
+		FROM generate_series(1, 4) x`, e.userID)
+	require.NoError(t, err)
+	before := e.count(`SELECT count(*) FROM changes`)
+	gone, err := db.New(e.pool).ChangesPrune(ctx, time.Now().Add(-30*24*time.Hour))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, gone)
+	require.Equal(t, before-1, e.count(`SELECT count(*) FROM changes`), "only the first change went")
+	require.Equal(t, 0, e.count(`SELECT count(*) FROM changes WHERE xid = 1`))
+	require.Equal(t, 3, e.count(`SELECT count(*) FROM changes WHERE xid BETWEEN 2 AND 4`), "the old change after a new one stays")
+	require.Equal(t, 1, e.count(`SELECT pruned_xid FROM change_log`), "the log starts after what went")
 }

@@ -252,6 +252,8 @@ BEGIN
         SELECT jsonb_build_object('id', c.id, 'task_id', c.task_id, 'content', c.content,
             'created_at', api_time(c.created_at), 'updated_at', api_time(c.updated_at))
         INTO data FROM comments c WHERE c.user_id = p_user_id AND c.id = p_id;
+    ELSE
+        data := NULL; -- a kind without a payload: webhook_enqueue skips it
     END CASE;
     RETURN data;
 END
@@ -814,13 +816,6 @@ ALTER TABLE ONLY public.webhooks
 
 
 --
--- Name: changes_changed_at_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX changes_changed_at_idx ON public.changes USING brin (changed_at) WITH (autosummarize='on');
-
-
---
 -- Name: changes_position_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1130,4 +1125,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261130000005'),
     ('20261130000006'),
     ('20261130000007'),
-    ('20261130000008');
+    ('20261130000008'),
+    ('20261130000009');
