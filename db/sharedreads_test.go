@@ -158,7 +158,7 @@ func TestSharedReadDeadlineReachesTheDatabase(t *testing.T) {
 	// Two callers queued behind a busy lane leave in one pipeline; the
 	// first gives up before it leaves, the second still gets its row.
 	_, one := sharedPool(t, 1)
-	wait := busyLane(t, one, 300*time.Millisecond)
+	wait := busyLane(t, one, 500*time.Millisecond)
 	quitter, quit := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var quitErr, stayErr error
