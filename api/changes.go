@@ -289,9 +289,9 @@ func changeFromRow(r db.ChangesPageRow) Change {
 	return c
 }
 
-// PruneChanges deletes changes older than retention now and then every
-// interval until ctx ends, off the request path; cursors into the pruned
-// part answer 410 from then on.
+// PruneChanges cuts the log's prefix older than retention (ChangesPrune
+// says where) now and then every interval until ctx ends, off the
+// request path; cursors into the pruned part answer 410 from then on.
 func PruneChanges(ctx context.Context, pool *pgxpool.Pool, retention, every time.Duration, log *slog.Logger) {
 	for {
 		if n, err := db.New(pool).ChangesPrune(ctx, time.Now().Add(-retention)); err != nil && ctx.Err() == nil {

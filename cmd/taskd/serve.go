@@ -46,7 +46,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	shutdownDelay := fs.Duration("shutdown-delay", envDuration("SHUTDOWN_DELAY", 5*time.Second),
 		"after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes, so a load balancer stops sending first (env SHUTDOWN_DELAY)")
 	changeRetention := fs.Duration("change-retention", envDuration("CHANGE_RETENTION", 30*24*time.Hour),
-		"how long the change log keeps changes; a cursor older than that answers 410 (env CHANGE_RETENTION)")
+		"how long the change log keeps changes at least (the pruner cuts a prefix of the log); a cursor into the pruned part answers 410 (env CHANGE_RETENTION)")
 	webhookAllowPrivate := fs.Bool("webhook-allow-private", envBool("WEBHOOK_ALLOW_PRIVATE", false),
 		"let webhooks use http and loopback, private or link-local addresses: development and tests only (env WEBHOOK_ALLOW_PRIVATE)")
 	webhookSchedule := fs.String("webhook-retry-schedule", envOr("WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h"),
