@@ -8,7 +8,8 @@
 -- plans are kept per connection (webhook_data planned the task_rows view
 -- and three other lookups at every event: about 1 ms of each create of a
 -- user with a webhook). webhook_data's branches are separate statements,
--- so an event plans and runs only its own kind's. api_time was declared
+-- so an event plans and runs only its own kind's, and an ELSE keeps the
+-- SQL CASE's NULL (no delivery) for a kind it does not list. api_time was declared
 -- IMMUTABLE around to_char, which is only STABLE, and PostgreSQL does not
 -- inline a function declared less volatile than its body: STABLE, as it
 -- is, lets it be inlined. It also writes the fraction of a second as the
@@ -46,6 +47,8 @@ BEGIN
         SELECT jsonb_build_object('id', c.id, 'task_id', c.task_id, 'content', c.content,
             'created_at', api_time(c.created_at), 'updated_at', api_time(c.updated_at))
         INTO data FROM comments c WHERE c.user_id = p_user_id AND c.id = p_id;
+    ELSE
+        data := NULL; -- a kind without a payload: webhook_enqueue skips it
     END CASE;
     RETURN data;
 END
