@@ -100,17 +100,28 @@ func NewPool(pool *pgxpool.Pool, acquireTimeout time.Duration, shareReads bool) 
 }
 
 // Acquire takes a connection, waiting at most AcquireTimeout.
-func (p *Pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
-	if p.AcquireTimeout <= 0 {
-		return p.Pool.Acquire(ctx)
-	}
-	actx, cancel := context.WithTimeout(ctx, p.AcquireTimeout)
-	defer cancel()
-	conn, err := p.Pool.Acquire(actx)
-	if err != nil && ctx.Err() == nil && actx.Err() != nil {
-		return nil, ErrPoolBusy
-	}
+func (p *Pool) Acquire(ctx context.Context) (conn *pgxpool.Conn, err error) {
+	err = p.waitBounded(ctx, func(ctx context.Context) (err error) {
+		conn, err = p.Pool.Acquire(ctx)
+		return err
+	})
 	return conn, err
+}
+
+// waitBounded runs wait, which gives up when its context ends, with at
+// most AcquireTimeout to succeed: past it the server is saturated and the
+// request is shed (ErrPoolBusy) rather than queued until its deadline.
+func (p *Pool) waitBounded(ctx context.Context, wait func(context.Context) error) error {
+	if p.AcquireTimeout <= 0 {
+		return wait(ctx)
+	}
+	wctx, cancel := context.WithTimeout(ctx, p.AcquireTimeout)
+	defer cancel()
+	err := wait(wctx)
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		return ErrPoolBusy
+	}
+	return err
 }
 
 func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {

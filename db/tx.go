@@ -80,19 +80,14 @@ func InTx(ctx context.Context, pool *Pool, owner int64, fn func(q *Queries) erro
 // made it (lost is the previous attempt's error), a first attempt with
 // ErrPoolBusy; either way ran is false and InTx tries no more.
 func inGate(ctx context.Context, pool *Pool, owner int64, attempt int, lost error, serializable bool, fn func(q *Queries) error) (ran bool, err error) {
-	gctx := ctx
-	if pool.AcquireTimeout > 0 {
-		var cancel context.CancelFunc
-		gctx, cancel = context.WithTimeout(ctx, pool.AcquireTimeout)
-		defer cancel()
-	}
-	leave, err := pool.writers.enter(gctx, owner, attempt > 1)
+	var leave func()
+	err = pool.waitBounded(ctx, func(ctx context.Context) (err error) {
+		leave, err = pool.writers.enter(ctx, owner, attempt > 1)
+		return err
+	})
 	if err != nil {
-		switch {
-		case lost != nil:
+		if lost != nil {
 			return false, lost
-		case ctx.Err() == nil:
-			return false, ErrPoolBusy
 		}
 		return false, err
 	}
