@@ -1,5 +1,7 @@
 package db
 
+import "time"
+
 // Pipelines is how many pipelines p's shared reads have sent.
 func Pipelines(p *Pool) int64 { return p.shared.pipelines.Load() }
 
@@ -9,3 +11,13 @@ func Queued(p *Pool) int {
 	defer p.shared.mu.Unlock()
 	return len(p.shared.pending)
 }
+
+// ShareAlways makes every statement of p share (none goes alone), so
+// that a test of sharing does not depend on how near the database is.
+func ShareAlways(p *Pool) { NearFloor(p, 0) }
+
+// NearFloor sets the round trip below which p's database counts as near.
+func NearFloor(p *Pool, d time.Duration) { p.shared.nearFloor = d }
+
+// Near says whether p's statements go alone now.
+func Near(p *Pool) bool { return p.shared.near() }

@@ -27,7 +27,7 @@ func CustomPlans(pool *Pool) DBTX { return customPlans{pool} }
 type customPlans struct{ *Pool }
 
 func (c customPlans) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if c.shared != nil {
+	if !c.shared.goAlone() {
 		return c.shared.query(ctx, []sharedStmt{{sql: "SET plan_cache_mode = force_custom_plan"}, {sql: sql, args: args}, {sql: "RESET plan_cache_mode"}}, 1)
 	}
 	b := &pgx.Batch{}
@@ -133,8 +133,10 @@ func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 	return conn.Exec(ctx, sql, args...)
 }
 
+// Query runs a statement outside a transaction, on a connection of its
+// own or, with the database far, sharing one (see sharedReads).
 func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if p.shared != nil {
+	if !p.shared.goAlone() {
 		return p.shared.query(ctx, []sharedStmt{{sql: sql, args: args}}, 0)
 	}
 	conn, err := p.Acquire(ctx)

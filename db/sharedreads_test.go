@@ -14,9 +14,13 @@ import (
 	"taskd/internal/testdb"
 )
 
+// sharedPool is a pool whose statements outside transactions all share
+// (db.ShareAlways): the tests of sharing must not go alone.
 func sharedPool(t *testing.T, conns int32) (*pgxpool.Pool, *db.Pool) {
 	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = conns })
-	return pool, db.NewPool(pool, 0, true)
+	p := db.NewPool(pool, 0, true)
+	db.ShareAlways(p)
+	return pool, p
 }
 
 // A burst far larger than the pool shares its connections: every caller
@@ -365,4 +369,48 @@ func TestSharedReadConnectionLostUnderAPipeline(t *testing.T) {
 		require.NoError(t, p.QueryRow(ctx, "SELECT 3").Scan(&n))
 		require.Equal(t, 3, n)
 	}
+}
+
+// A statement goes alone, on a connection of its own, once a ping has
+// shown the database near (here, on the same machine): a wave costs
+// less than sharing. Until then, and while the database is far, it
+// shares.
+func TestReadsGoAloneOnANearDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = 9 }) // 7 lanes; one connection to look
+	p := db.NewPool(pool, 0, true)
+
+	start := db.Pipelines(p)
+	require.NoError(t, p.QueryRow(ctx, "SELECT 1").Scan(new(int)))
+	require.Equal(t, start+1, db.Pipelines(p), "no round trip timed yet: the first statement shares")
+	require.Eventually(t, func() bool { return db.Near(p) }, 5*time.Second, time.Millisecond, "a ping went")
+
+	// Eight at once on eight connections: all running together, none
+	// through a pipeline (lanes take at most seven connections).
+	start = db.Pipelines(p)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range 8 {
+		wg.Go(func() { errs[i] = p.QueryRow(ctx, "SELECT 1 FROM pg_sleep(1) /* alone */").Scan(new(int)) })
+	}
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%/* alone */' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&n))
+		return n == 8
+	}, 5*time.Second, 5*time.Millisecond, "eight statements running at once")
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, start, db.Pipelines(p), "nothing shared")
+
+	db.NearFloor(p, time.Nanosecond) // every answer is slower: far
+	start = db.Pipelines(p)
+	for i := range 3 {
+		var got int
+		require.NoError(t, p.QueryRow(ctx, "SELECT $1::int", i).Scan(&got))
+		require.Equal(t, i, got)
+	}
+	require.Equal(t, start+3, db.Pipelines(p), "far: every statement shares")
 }
