@@ -63,12 +63,12 @@ type Options struct {
 	// past it the request answers 503 with Retry-After at once instead of
 	// queueing until its deadline. Zero: no bound but RequestTimeout.
 	AcquireTimeout time.Duration
-	// NoSharedReads makes every statement outside a transaction take a
-	// pooled connection of its own. By default statements that arrive
+	// SharedReads says when statements outside a transaction that arrive
 	// together share connections, pipelined in one round trip each (see
 	// db.NewPool): a burst larger than the pool is answered in one round
-	// trip instead of one per pool-full.
-	NoSharedReads bool
+	// trip instead of one per pool-full. The zero value shares while the
+	// database is far; db.ShareNever gives each a connection of its own.
+	SharedReads db.ShareReads
 	// ShuttingDown, when closed, makes /readyz answer 503 so that a load
 	// balancer stops sending before the listener closes.
 	ShuttingDown <-chan struct{}
@@ -118,7 +118,7 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	s := &server{opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool), tokens: newTokenCache(), limits: newRateLimiter(opts.RateLimits), usage: newUsageCache(opts.Quotas), changes: newChangeHub()}
 	s.webhooks = newWebhookDeliverer(opts.Webhooks, nil, s.log)
 	if pool != nil {
-		s.pool = db.NewPool(pool, opts.AcquireTimeout, !opts.NoSharedReads)
+		s.pool = db.NewPool(pool, opts.AcquireTimeout, opts.SharedReads)
 		s.webhooks.pool = s.pool
 		s.metrics.registry.MustRegister(s.webhooks.outcomes, webhookQueueCollector{s.pool})
 		s.health = newHealthCheck(pool)

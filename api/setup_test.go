@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"taskd/api"
+	"taskd/db"
 	"taskd/internal/testdb"
 )
 
@@ -38,7 +39,9 @@ func setup(t *testing.T, opts ...func(*api.Options)) *env {
 // newEnv is setup over a given pool.
 func newEnv(t *testing.T, pool *pgxpool.Pool, opts ...func(*api.Options)) *env {
 	t.Helper()
-	o := api.Options{OpenSignup: true, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)), Background: t.Context()}
+	// Reads always share: the suite covers the shared path whatever its
+	// database's round trip (db's tests cover going alone).
+	o := api.Options{OpenSignup: true, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)), Background: t.Context(), SharedReads: db.ShareAlways}
 	for _, f := range opts {
 		f(&o)
 	}

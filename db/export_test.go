@@ -12,10 +12,6 @@ func Queued(p *Pool) int {
 	return len(p.shared.pending)
 }
 
-// ShareAlways makes every statement of p share (none goes alone), so
-// that a test of sharing does not depend on how near the database is.
-func ShareAlways(p *Pool) { NearFloor(p, 0) }
-
 // NearFloor sets the round trip below which p's database counts as near.
 func NearFloor(p *Pool, d time.Duration) { p.shared.nearFloor = d }
 

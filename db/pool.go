@@ -88,13 +88,27 @@ type Pool struct {
 	writers writeGate // InTx's reruns, one user at a time
 }
 
-// NewPool wraps pool. With shareReads, statements outside transactions
-// that arrive together share connections (see sharedReads), where the
-// exec mode allows it.
-func NewPool(pool *pgxpool.Pool, acquireTimeout time.Duration, shareReads bool) *Pool {
+// ShareReads says when statements outside transactions that arrive
+// together share connections (see sharedReads), where the exec mode
+// allows it.
+type ShareReads int
+
+const (
+	// ShareWhenFar, the default: while the database is far (a round
+	// trip of sharedNearFloor or more).
+	ShareWhenFar ShareReads = iota
+	// ShareNever: every statement takes a connection of its own.
+	ShareNever
+	// ShareAlways: whatever the round trip, so that tests of the shared
+	// path do not depend on how near their database answers.
+	ShareAlways
+)
+
+// NewPool wraps pool, its reads sharing connections as share says.
+func NewPool(pool *pgxpool.Pool, acquireTimeout time.Duration, share ShareReads) *Pool {
 	p := &Pool{Pool: pool, AcquireTimeout: acquireTimeout}
-	if shareReads && sharable(pool) {
-		p.shared = newSharedReads(p)
+	if share != ShareNever && sharable(pool) {
+		p.shared = newSharedReads(p, share == ShareAlways)
 	}
 	return p
 }

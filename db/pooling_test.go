@@ -31,7 +31,7 @@ func TestCustomPlansLeaveNoSessionState(t *testing.T) {
 				c.MaxConns = 1
 				c.ConnConfig.DefaultQueryExecMode = mode
 			})
-			for _, p := range []*db.Pool{db.NewPool(pool, 0, false), db.NewPool(pool, 0, true)} {
+			for _, p := range []*db.Pool{db.NewPool(pool, 0, db.ShareNever), db.NewPool(pool, 0, db.ShareAlways)} {
 				customPlansLeaveNoSessionState(t, pool, p)
 			}
 		})

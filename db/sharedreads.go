@@ -67,7 +67,7 @@ type sharedReads struct {
 	pool      *Pool
 	tracer    pgx.QueryTracer // tests count statements; nil in service
 	maxLanes  int             // batches in flight at most (connections used)
-	nearFloor time.Duration   // a floor below it is near: statements go alone
+	nearFloor time.Duration   // a floor below it is near: statements go alone (0: never)
 	maxBatch  int             // statements per pipeline at most
 
 	mu      sync.Mutex
@@ -135,12 +135,15 @@ type sharedBatch struct {
 	gone   bool // a call gave up: once none is live, the rest is nobody's
 }
 
-func newSharedReads(p *Pool) *sharedReads {
+func newSharedReads(p *Pool, always bool) *sharedReads {
 	cfg := p.Pool.Config()
 	// A quarter of the pool stays for transactions, which cannot share.
 	lanes := max(1, int(cfg.MaxConns)-int(cfg.MaxConns)/4)
 	s := &sharedReads{pool: p, maxLanes: lanes, nearFloor: sharedNearFloor, maxBatch: sharedMaxBatch}
 	s.tracer = cfg.ConnConfig.Tracer
+	if always {
+		s.nearFloor = 0
+	}
 	s.rtt.Store(int64(time.Millisecond))
 	return s
 }
@@ -339,6 +342,9 @@ func (s *sharedReads) observe(d time.Duration) {
 // near says whether the database is near: the lowest of the last pings
 // under nearFloor. It sends the next ping when one is due.
 func (s *sharedReads) near() bool {
+	if s.nearFloor == 0 {
+		return false
+	}
 	now := time.Now().UnixNano()
 	if next := s.nextPing.Load(); now >= next && s.nextPing.CompareAndSwap(next, now+int64(sharedPingEvery)) {
 		go s.ping()
@@ -347,10 +353,14 @@ func (s *sharedReads) near() bool {
 	return floor != 0 && time.Duration(floor) < s.nearFloor
 }
 
-// ping times a round trip on a pooled connection (waiting for one at
-// most until the next ping is due) and keeps the lowest of the last
+// ping times a round trip on an idle pooled connection (none idle: no
+// ping, the floor stays; a ping does not wait for one, nor count among
+// the waits for a connection) and keeps the lowest of the last
 // sharedPings as the floor: a busy machine answers some pings late.
 func (s *sharedReads) ping() {
+	if s.pool.Pool.Stat().IdleConns() == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), sharedPingEvery)
 	defer cancel()
 	conn, err := s.pool.Pool.Acquire(ctx)

@@ -18,9 +18,7 @@ import (
 // (db.ShareAlways): the tests of sharing must not go alone.
 func sharedPool(t *testing.T, conns int32) (*pgxpool.Pool, *db.Pool) {
 	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = conns })
-	p := db.NewPool(pool, 0, true)
-	db.ShareAlways(p)
-	return pool, p
+	return pool, db.NewPool(pool, 0, db.ShareAlways)
 }
 
 // A burst far larger than the pool shares its connections: every caller
@@ -379,7 +377,7 @@ func TestReadsGoAloneOnANearDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testdb.New(t, func(c *pgxpool.Config) { c.MaxConns = 9 }) // 7 lanes; one connection to look
-	p := db.NewPool(pool, 0, true)
+	p := db.NewPool(pool, 0, db.ShareWhenFar)
 
 	start := db.Pipelines(p)
 	require.NoError(t, p.QueryRow(ctx, "SELECT 1").Scan(new(int)))
@@ -387,12 +385,23 @@ func TestReadsGoAloneOnANearDatabase(t *testing.T) {
 	require.Eventually(t, func() bool { return db.Near(p) }, 5*time.Second, time.Millisecond, "a ping went")
 
 	// Eight at once on eight connections: all running together, none
-	// through a pipeline (lanes take at most seven connections).
+	// through a pipeline (lanes take at most seven connections). The
+	// connections are opened first: opening one can take longer than a
+	// sleep on a loaded machine.
+	conns := make([]*pgxpool.Conn, 9)
+	for i := range conns {
+		c, err := pool.Acquire(ctx)
+		require.NoError(t, err)
+		conns[i] = c
+	}
+	for _, c := range conns {
+		c.Release()
+	}
 	start = db.Pipelines(p)
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range 8 {
-		wg.Go(func() { errs[i] = p.QueryRow(ctx, "SELECT 1 FROM pg_sleep(1) /* alone */").Scan(new(int)) })
+		wg.Go(func() { errs[i] = p.QueryRow(ctx, "SELECT 1 FROM pg_sleep(2) /* alone */").Scan(new(int)) })
 	}
 	require.Eventually(t, func() bool {
 		var n int
