@@ -21,7 +21,7 @@ import (
 func TestTransactRetriesTheWholeOperation(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
-	s, handler, humaAPI := newServer(pool, Options{OpenSignup: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, handler, humaAPI := newServer(pool, Options{OpenSignup: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SharedReads: db.ShareAlways})
 
 	var attempts []string
 	type probeInput struct {

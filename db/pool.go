@@ -94,8 +94,9 @@ type Pool struct {
 type ShareReads int
 
 const (
-	// ShareWhenFar, the default: while the database is far (a round
-	// trip of sharedNearFloor or more).
+	// ShareWhenFar, the default: while the database is far (the lowest
+	// of the last sharedPings pings' round trips sharedNearFloor or more)
+	// or before any ping is back.
 	ShareWhenFar ShareReads = iota
 	// ShareNever: every statement takes a connection of its own.
 	ShareNever
@@ -148,7 +149,8 @@ func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 }
 
 // Query runs a statement outside a transaction, on a connection of its
-// own or, with the database far, sharing one (see sharedReads).
+// own or, with the database far (or ShareAlways), sharing one (see
+// sharedReads).
 func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if !p.shared.goAlone() {
 		return p.shared.query(ctx, []sharedStmt{{sql: sql, args: args}}, 0)

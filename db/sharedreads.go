@@ -67,7 +67,7 @@ type sharedReads struct {
 	pool      *Pool
 	tracer    pgx.QueryTracer // tests count statements; nil in service
 	maxLanes  int             // batches in flight at most (connections used)
-	nearFloor time.Duration   // a floor below it is near: statements go alone (0: never)
+	nearFloor time.Duration   // a floor below it is near: statements go alone (0: never near, ShareAlways)
 	maxBatch  int             // statements per pipeline at most
 
 	mu      sync.Mutex
@@ -151,7 +151,7 @@ func newSharedReads(p *Pool, always bool) *sharedReads {
 // sharable says whether statements on this pool can share connections:
 // only with pgx's default statement cache, whose prepared statements
 // live on the connection. Behind a transaction-pooling PgBouncer (exec
-// mode "exec") each statement goes alone, as before.
+// mode cache_describe or another) each statement goes alone, as before.
 func sharable(p *pgxpool.Pool) bool {
 	return p.Config().ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
 }
@@ -353,10 +353,11 @@ func (s *sharedReads) near() bool {
 	return floor != 0 && time.Duration(floor) < s.nearFloor
 }
 
-// ping times a round trip on an idle pooled connection (none idle: no
-// ping, the floor stays; a ping does not wait for one, nor count among
-// the waits for a connection) and keeps the lowest of the last
-// sharedPings as the floor: a busy machine answers some pings late.
+// ping times a round trip on a pooled connection, only when one is idle
+// (none idle: no ping, the floor stays; another caller may still take
+// that one first, and the ping then waits at most until the next is
+// due) and keeps the lowest of the last sharedPings as the floor: a busy
+// machine answers some pings late.
 func (s *sharedReads) ping() {
 	if s.pool.Pool.Stat().IdleConns() == 0 {
 		return
