@@ -158,6 +158,10 @@ func TestRoundTripsPerRoute(t *testing.T) {
 		n := count(c)
 		fmt.Fprintf(&table, "%-6s %-70s %d\n", c.method, c.path, n)
 		require.LessOrEqual(t, n, int64(3), "%s %s: a write is at most 3 round trips, BEGIN and COMMIT included", c.method, c.path)
+		if c.method == "PATCH" && c.path == taskPath(parent) {
+			// The lock and its decisions, then the update with COMMIT.
+			require.Equal(t, int64(2), n, "%s %s %v: COMMIT goes with the last statement", c.method, c.path, c.body)
+		}
 	}
 	// Creates, a move and deletes, counted once each.
 	var creates []int64

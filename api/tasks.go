@@ -449,7 +449,9 @@ func (s *server) patchTask(ctx context.Context, q *db.Queries, in *TaskPatchInpu
 		return out, nil
 	}
 
-	updated, err := q.TaskUpdate(ctx, db.TaskUpdateParams{
+	// The last statement: nothing is decided after it, so COMMIT may go
+	// with it (two round trips for a patch, not three).
+	updated, err := q.Last().TaskUpdate(ctx, db.TaskUpdateParams{
 		UserID:            userID,
 		ID:                in.ID,
 		ProjectIDSet:      b.ProjectID.Set,

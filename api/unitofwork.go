@@ -101,6 +101,10 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 				if claimed == 0 {
 					return errKeyTaken
 				}
+			} else {
+				// No response to store after the handler: its last
+				// statement may take COMMIT along (db.Queries.Last).
+				q.LastMayCommit()
 			}
 			uow = &unitOfWork{q: q}
 			held = newHeldResponse(ctx, body)

@@ -52,6 +52,9 @@ const beginReadCommitted = "BEGIN ISOLATION LEVEL READ COMMITTED"
 // BEGIN travels with fn's first statement in one pipelined batch, so a
 // transaction costs its statements plus one round trip (COMMIT) rather
 // than plus two; a transaction that runs no statement costs nothing.
+// COMMIT can travel with the last statement too (Queries.Last, where the
+// owner of the unit of work allowed it with Queries.LastMayCommit): then
+// a write that decides on nothing it reads costs its statements alone.
 func InTx(ctx context.Context, pool *Pool, owner int64, fn func(q *Queries) error) error {
 	var err error
 	serializable := false // an attempt found READ COMMITTED not enough
@@ -111,6 +114,18 @@ func inTxOnce(ctx context.Context, pool *Pool, serializable bool, fn func(q *Que
 		// the attempt is over and its error says so, for InTx to retry.
 		err = tx.aborted
 	}
+	if tx.ended {
+		// COMMIT went with the last statement: its outcome is the
+		// attempt's. An error fn returned after a commit cannot undo it,
+		// and must not make InTx run the write again (%v, not %w).
+		switch {
+		case tx.commitErr != nil:
+			return tx.commitErr
+		case err != nil:
+			return fmt.Errorf("db: an error after the unit of work committed with its last statement: %v", err)
+		}
+		return nil
+	}
 	if err != nil {
 		if tx.begun {
 			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
@@ -141,6 +156,11 @@ type lazyTx struct {
 	// enough (Queries.Serializable); ReadCommitted is ignored.
 	serializableOnly bool
 	aborted          error
+
+	lastMayCommit bool  // LastMayCommit: nothing follows fn in the transaction
+	commitNext    bool  // Last: the next statement takes COMMIT along
+	ended         bool  // that COMMIT has answered: no statement may follow
+	commitErr     error // what it answered, when not a commit
 }
 
 // note records err when it is one that aborts the transaction for a
@@ -153,21 +173,42 @@ func (t *lazyTx) note(err error) error {
 }
 
 // batch sends BEGIN with the statement the first time, the statement
-// alone after that.
-func (t *lazyTx) batch(ctx context.Context, sql string, args []any) (pgx.BatchResults, bool) {
-	if t.begun {
-		return nil, false
+// alone after that; with COMMIT after it when Last asked for that
+// (commit true). A nil batch: the statement goes alone.
+func (t *lazyTx) batch(ctx context.Context, sql string, args []any) (br pgx.BatchResults, first, commit bool) {
+	commit, t.commitNext = t.commitNext, false
+	if t.begun && !commit {
+		return nil, false, false
 	}
+	first = !t.begun
 	t.begun = true
 	b := &pgx.Batch{}
-	if t.readCommitted {
+	if first && t.readCommitted {
 		b.Queue(beginReadCommitted)
-	} else {
+	} else if first {
 		b.Queue(beginSerializable)
 	}
 	b.Queue(sql, args...)
-	br := t.conn.SendBatch(ctx, b)
-	return br, true
+	if commit {
+		b.Queue("COMMIT")
+	}
+	return t.conn.SendBatch(ctx, b), first, commit
+}
+
+// errAfterCommit: a statement after the one that took COMMIT along would
+// run outside the transaction; it is refused instead.
+var errAfterCommit = errors.New("db: a statement after the unit of work's last one (Queries.Last)")
+
+// committed reads the answer to the COMMIT that went with the last
+// statement, once that statement succeeded, and ends the transaction.
+func (t *lazyTx) committed(br pgx.BatchResults) error {
+	tag, err := br.Exec()
+	t.ended = true
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = pgx.ErrTxCommitRollback
+	}
+	t.commitErr = t.note(err)
+	return t.commitErr
 }
 
 func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -176,15 +217,24 @@ func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 }
 
 func (t *lazyTx) exec(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
-	br, first := t.batch(ctx, sql, args)
-	if !first {
+	if t.ended {
+		return pgconn.CommandTag{}, errAfterCommit
+	}
+	br, first, commit := t.batch(ctx, sql, args)
+	if br == nil {
 		return t.conn.Exec(ctx, sql, args...)
 	}
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return pgconn.CommandTag{}, err
+	if first {
+		if _, err := br.Exec(); err != nil {
+			return pgconn.CommandTag{}, err
+		}
 	}
-	return br.Exec()
+	tag, err := br.Exec()
+	if err == nil && commit {
+		err = t.committed(br)
+	}
+	return tag, err
 }
 
 func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
@@ -196,20 +246,69 @@ func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 }
 
 func (t *lazyTx) query(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
-	br, first := t.batch(ctx, sql, args)
-	if !first {
+	if t.ended {
+		return nil, errAfterCommit
+	}
+	br, first, commit := t.batch(ctx, sql, args)
+	if br == nil {
 		return t.conn.Query(ctx, sql, args...)
 	}
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return nil, err
+	if first {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, err
+		}
 	}
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
 		return nil, err
 	}
+	if commit {
+		return &committingRows{Rows: rows, tx: t, br: br}, nil
+	}
 	return &closingRows{Rows: rows, onClose: func() { _ = br.Close() }}, nil
+}
+
+// committingRows are the last statement's rows, COMMIT's answer behind
+// them: when they close having ended well, the commit's error (a
+// serialization failure at commit, say) becomes theirs, so that the
+// caller's Scan or Err sees it. (A statement that failed made
+// PostgreSQL skip the COMMIT behind it: the transaction is left open
+// and aborted, and InTx rolls it back.)
+type committingRows struct {
+	pgx.Rows
+	tx     *lazyTx
+	br     pgx.BatchResults
+	closed bool
+	err    error
+}
+
+func (r *committingRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *committingRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	if r.err = r.Rows.Err(); r.err == nil {
+		r.err = r.tx.committed(r.br)
+	}
+	_ = r.br.Close()
+}
+
+func (r *committingRows) Err() error {
+	if r.closed {
+		return r.err
+	}
+	return r.Rows.Err()
 }
 
 // notingRows are a statement's rows whose error, when they end with one,
@@ -252,6 +351,30 @@ func (q *Queries) AheadOfTx() *Queries {
 func (q *Queries) ReadCommitted() *Queries {
 	if t, ok := q.db.(*lazyTx); ok && !t.begun && !t.serializableOnly {
 		t.readCommitted = true
+	}
+	return q
+}
+
+// LastMayCommit says that nothing follows the unit of work's function in
+// its transaction (no Idempotency-Key's response to store), so that the
+// function's last statement may take COMMIT along (Last); it returns q.
+func (q *Queries) LastMayCommit() *Queries {
+	if t, ok := q.db.(*lazyTx); ok {
+		t.lastMayCommit = true
+	}
+	return q
+}
+
+// Last marks q's next statement as its unit of work's last: where the
+// owner allowed it (LastMayCommit), COMMIT goes with it in one round
+// trip, and the statement's error is the commit's when that fails (a
+// serialization failure at commit ends the attempt like any). Only for a
+// statement after which the write decides nothing and reads nothing: a
+// statement after it is refused, and an error returned after it cannot
+// undo it. It returns q.
+func (q *Queries) Last() *Queries {
+	if t, ok := q.db.(*lazyTx); ok && t.lastMayCommit {
+		t.commitNext = true
 	}
 	return q
 }

@@ -245,3 +245,100 @@ func TestInTxReadCommittedThenSerializable(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"read committed", "serializable"}, levels)
 }
+
+// Where the owner of a unit of work allows it (LastMayCommit), COMMIT
+// goes with the statement marked Last: the write is committed, visible to
+// others, before the function returns. A COMMIT that fails (a deferred
+// constraint here; a serialization failure likewise) is that statement's
+// error and nothing is kept; a failing last statement keeps nothing
+// either; a statement after the last one is refused, and the error it
+// makes does not rerun the committed write.
+func TestInTxCommitsWithTheLastStatement(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	p := &db.Pool{Pool: pool}
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE TABLE notes (id int PRIMARY KEY, n int NOT NULL CHECK (n >= 0),
+		CONSTRAINT notes_n_unique UNIQUE (n) DEFERRABLE INITIALLY DEFERRED)`)
+	require.NoError(t, err)
+	visible := func(id int) bool {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM notes WHERE id = $1`, id).Scan(&n))
+		return n == 1
+	}
+
+	// Committed with the last statement, before fn returns.
+	var seenInside bool
+	require.NoError(t, db.InTx(ctx, p, 0, func(q *db.Queries) error {
+		q.LastMayCommit()
+		if _, err := q.Conn().Exec(ctx, `INSERT INTO notes VALUES (1, 1)`); err != nil {
+			return err
+		}
+		if _, err := q.Last().Conn().Exec(ctx, `INSERT INTO notes VALUES (2, 2)`); err != nil {
+			return err
+		}
+		seenInside = visible(1) && visible(2)
+		return nil
+	}))
+	require.True(t, seenInside, "COMMIT went with the last statement")
+
+	// Without LastMayCommit, Last changes nothing: COMMIT comes after fn.
+	require.NoError(t, db.InTx(ctx, p, 0, func(q *db.Queries) error {
+		rows, err := q.Last().Conn().Query(ctx, `INSERT INTO notes VALUES (3, 3) RETURNING id`)
+		if err != nil {
+			return err
+		}
+		rows.Close()
+		seenInside = visible(3)
+		return rows.Err()
+	}))
+	require.False(t, seenInside, "not committed before fn returned")
+	require.True(t, visible(3))
+
+	// A COMMIT that fails is the last statement's error; nothing is kept.
+	var attempts int
+	err = db.InTx(ctx, p, 0, func(q *db.Queries) error {
+		attempts++
+		q.LastMayCommit()
+		if _, err := q.Conn().Exec(ctx, `INSERT INTO notes VALUES (4, 4)`); err != nil {
+			return err
+		}
+		var id int
+		return q.Last().Conn().QueryRow(ctx, `INSERT INTO notes VALUES (5, 4) RETURNING id`).Scan(&id)
+	})
+	require.ErrorContains(t, err, "notes_n_unique")
+	require.Equal(t, 1, attempts)
+	require.False(t, visible(4))
+	require.False(t, visible(5))
+
+	// A last statement that fails keeps nothing, and leaves the
+	// connection fit for the next unit of work.
+	err = db.InTx(ctx, p, 0, func(q *db.Queries) error {
+		q.LastMayCommit()
+		if _, err := q.Conn().Exec(ctx, `INSERT INTO notes VALUES (6, 6)`); err != nil {
+			return err
+		}
+		_, err := q.Last().Conn().Exec(ctx, `INSERT INTO notes VALUES (7, -1)`)
+		return err
+	})
+	require.ErrorContains(t, err, "notes_n_check")
+	require.False(t, visible(6))
+
+	// A statement after the last one is refused; the write it follows
+	// stays committed, and is not run again.
+	attempts = 0
+	err = db.InTx(ctx, p, 0, func(q *db.Queries) error {
+		attempts++
+		q.LastMayCommit()
+		if _, err := q.Last().Conn().Exec(ctx, `INSERT INTO notes VALUES (8, 8)`); err != nil {
+			return err
+		}
+		_, err := q.Conn().Exec(ctx, `INSERT INTO notes VALUES (9, 9)`)
+		require.ErrorContains(t, err, "after the unit of work's last one")
+		return db.ErrRerun // would rerun any write that had not committed
+	})
+	require.ErrorContains(t, err, "after the unit of work committed")
+	require.Equal(t, 1, attempts)
+	require.True(t, visible(8))
+	require.False(t, visible(9))
+}
