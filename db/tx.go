@@ -191,8 +191,63 @@ func (t *lazyTx) batch(ctx context.Context, sql string, args []any) (br pgx.Batc
 	b.Queue(sql, args...)
 	if commit {
 		b.Queue("COMMIT")
+		return t.sendLast(ctx, b), first, true
 	}
-	return t.conn.SendBatch(ctx, b), first, commit
+	return t.conn.SendBatch(ctx, b), first, false
+}
+
+// lastStatementLimit bounds the wait for the batch that carries COMMIT
+// when PostgreSQL does not answer even a cancel request.
+const lastStatementLimit = 30 * time.Second
+
+// sendLast sends the batch that carries COMMIT. Once COMMIT is sent,
+// PostgreSQL may commit, so the batch is read to its end whatever the
+// request's context does (a closed connection would leave a commit
+// unknown, and the client told it failed): when the request ends first,
+// a cancel request stops the statement in PostgreSQL instead (the COMMIT
+// behind a failed statement is skipped), and the connection, which a
+// late cancel could reach in its next use, is closed rather than reused.
+func (t *lazyTx) sendLast(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastStatementLimit)
+	stop := context.AfterFunc(ctx, func() {
+		cctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		_ = t.conn.PgConn().CancelRequest(cctx)
+	})
+	return &lastBatch{BatchResults: t.conn.SendBatch(bctx, b), tx: t, done: func() {
+		if !stop() { // the cancel went, or is going
+			_ = t.conn.Close(context.Background())
+		}
+		cancel()
+	}}
+}
+
+// lastBatch is the batch that carries COMMIT. Closed, it tells how the
+// transaction ended when the caller did not read COMMIT's answer itself
+// (committed): a statement that failed leaves it open and aborted
+// (PostgreSQL skipped the COMMIT; InTx rolls back), else it has ended as
+// COMMIT answered, even when the caller could not read the statement's
+// rows.
+type lastBatch struct {
+	pgx.BatchResults
+	tx     *lazyTx
+	done   func()
+	closed bool
+	err    error
+}
+
+func (b *lastBatch) Close() error {
+	if b.closed {
+		return b.err
+	}
+	b.closed = true
+	b.err = b.BatchResults.Close()
+	if t := b.tx; !t.ended && !t.conn.IsClosed() && t.conn.PgConn().TxStatus() == 'I' {
+		t.ended = true
+		t.commitErr = t.note(b.err)
+	}
+	b.done()
+	return b.err
 }
 
 // errAfterCommit: a statement after the one that took COMMIT along would
@@ -209,6 +264,21 @@ func (t *lazyTx) committed(br pgx.BatchResults) error {
 	}
 	t.commitErr = t.note(err)
 	return t.commitErr
+}
+
+// lastFailed takes the error the last statement ended with (its rows
+// included). PostgreSQL's own answer means it failed there and skipped
+// the COMMIT behind it: the transaction is open and aborted, and InTx
+// rolls it back. Any other error (rows the caller could not scan, a
+// connection lost) leaves COMMIT's fate unknown: the attempt ends with an
+// error that says so and that InTx does not retry.
+func (t *lazyTx) lastFailed(err error) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return
+	}
+	t.ended = true
+	t.commitErr = fmt.Errorf("db: the last statement failed before COMMIT answered (the write may have committed): %v", err)
 }
 
 func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -231,8 +301,11 @@ func (t *lazyTx) exec(ctx context.Context, sql string, args []any) (pgconn.Comma
 		}
 	}
 	tag, err := br.Exec()
-	if err == nil && commit {
+	switch {
+	case commit && err == nil:
 		err = t.committed(br)
+	case commit:
+		t.lastFailed(err)
 	}
 	return tag, err
 }
@@ -300,6 +373,8 @@ func (r *committingRows) Close() {
 	r.Rows.Close()
 	if r.err = r.Rows.Err(); r.err == nil {
 		r.err = r.tx.committed(r.br)
+	} else {
+		r.tx.lastFailed(r.err)
 	}
 	_ = r.br.Close()
 }
@@ -373,7 +448,7 @@ func (q *Queries) LastMayCommit() *Queries {
 // statement after it is refused, and an error returned after it cannot
 // undo it. It returns q.
 func (q *Queries) Last() *Queries {
-	if t, ok := q.db.(*lazyTx); ok && t.lastMayCommit {
+	if t, ok := q.db.(*lazyTx); ok && t.lastMayCommit && t.aborted == nil {
 		t.commitNext = true
 	}
 	return q

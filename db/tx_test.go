@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"taskd/db"
@@ -341,4 +342,37 @@ func TestInTxCommitsWithTheLastStatement(t *testing.T) {
 	require.Equal(t, 1, attempts)
 	require.True(t, visible(8))
 	require.False(t, visible(9))
+
+	// The request ending while the last statement runs cancels it in
+	// PostgreSQL, which then skips the COMMIT: nothing is kept, and the
+	// attempt's error is the cancellation, not a lost connection.
+	dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err = db.InTx(dctx, p, 0, func(q *db.Queries) error {
+		q.LastMayCommit()
+		if _, err := q.Conn().Exec(dctx, `INSERT INTO notes VALUES (10, 10)`); err != nil {
+			return err
+		}
+		_, err := q.Last().Conn().Exec(dctx, `INSERT INTO notes SELECT 11, 11 FROM pg_sleep(3)`)
+		return err
+	})
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "57014", pgErr.Code, "cancelled in PostgreSQL")
+	require.False(t, visible(10))
+	require.False(t, visible(11))
+
+	// Rows the caller cannot scan do not undo the COMMIT that went with
+	// them: the error says the write may have committed, and the attempt
+	// is not run again.
+	attempts = 0
+	err = db.InTx(ctx, p, 0, func(q *db.Queries) error {
+		attempts++
+		q.LastMayCommit()
+		var at time.Time
+		return q.Last().Conn().QueryRow(ctx, `INSERT INTO notes VALUES (12, 12) RETURNING id`).Scan(&at)
+	})
+	require.ErrorContains(t, err, "may have committed")
+	require.Equal(t, 1, attempts)
+	require.True(t, visible(12))
 }
