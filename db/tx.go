@@ -108,6 +108,11 @@ func inTxOnce(ctx context.Context, pool *Pool, serializable bool, fn func(q *Que
 	defer conn.Release()
 	tx := &lazyTx{conn: conn.Conn(), serializableOnly: serializable}
 	err = fn(New(tx))
+	if tx.last != nil {
+		// Rows of the last statement that fn left open: read to the end,
+		// COMMIT's answer with them.
+		_ = tx.last.Close()
+	}
 	if tx.aborted != nil {
 		// PostgreSQL ended the transaction to resolve a conflict: whatever
 		// fn made of the failed statement (an error it translated, or none),
@@ -128,7 +133,9 @@ func inTxOnce(ctx context.Context, pool *Pool, serializable bool, fn func(q *Que
 	}
 	if err != nil {
 		if tx.begun {
-			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_, _ = conn.Exec(rctx, "ROLLBACK")
+			cancel()
 		}
 		return err
 	}
@@ -157,10 +164,11 @@ type lazyTx struct {
 	serializableOnly bool
 	aborted          error
 
-	lastMayCommit bool  // LastMayCommit: nothing follows fn in the transaction
-	commitNext    bool  // Last: the next statement takes COMMIT along
-	ended         bool  // that COMMIT has answered: no statement may follow
-	commitErr     error // what it answered, when not a commit
+	lastMayCommit bool       // LastMayCommit: nothing follows fn in the transaction
+	commitNext    bool       // Last: the next statement takes COMMIT along
+	ended         bool       // that COMMIT has answered: no statement may follow
+	commitErr     error      // what it answered, when not a commit
+	last          *lastBatch // the batch that carried COMMIT, if one did
 }
 
 // note records err when it is one that aborts the transaction for a
@@ -214,12 +222,13 @@ func (t *lazyTx) sendLast(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		defer done()
 		_ = t.conn.PgConn().CancelRequest(cctx)
 	})
-	return &lastBatch{BatchResults: t.conn.SendBatch(bctx, b), tx: t, done: func() {
+	t.last = &lastBatch{BatchResults: t.conn.SendBatch(bctx, b), tx: t, done: func() {
 		if !stop() { // the cancel went, or is going
 			_ = t.conn.Close(context.Background())
 		}
 		cancel()
 	}}
+	return t.last
 }
 
 // lastBatch is the batch that carries COMMIT. Closed, it tells how the
@@ -295,12 +304,14 @@ func (t *lazyTx) exec(ctx context.Context, sql string, args []any) (pgconn.Comma
 		return t.conn.Exec(ctx, sql, args...)
 	}
 	defer br.Close()
+	var tag pgconn.CommandTag
+	var err error
 	if first {
-		if _, err := br.Exec(); err != nil {
-			return pgconn.CommandTag{}, err
-		}
+		_, err = br.Exec()
 	}
-	tag, err := br.Exec()
+	if err == nil {
+		tag, err = br.Exec()
+	}
 	switch {
 	case commit && err == nil:
 		err = t.committed(br)
@@ -326,14 +337,18 @@ func (t *lazyTx) query(ctx context.Context, sql string, args []any) (pgx.Rows, e
 	if br == nil {
 		return t.conn.Query(ctx, sql, args...)
 	}
+	var rows pgx.Rows
+	var err error
 	if first {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return nil, err
-		}
+		_, err = br.Exec()
 	}
-	rows, err := br.Query()
+	if err == nil {
+		rows, err = br.Query()
+	}
 	if err != nil {
+		if commit {
+			t.lastFailed(err)
+		}
 		br.Close()
 		return nil, err
 	}
