@@ -114,7 +114,7 @@ func (s *server) createComment(ctx context.Context, q *db.Queries, in *CommentCr
 		if task.ProjectArchived {
 			return errArchived(task.ProjectID)
 		}
-		c, err = q.CommentCreate(ctx, db.CommentCreateParams{UserID: caller(ctx).ID, TaskID: in.ID, Content: in.Body.Content})
+		c, err = q.Last().CommentCreate(ctx, db.CommentCreateParams{UserID: caller(ctx).ID, TaskID: in.ID, Content: in.Body.Content})
 		return err
 	})
 	if err != nil {
@@ -178,7 +178,7 @@ func (s *server) patchComment(ctx context.Context, q *db.Queries, in *CommentPat
 		}
 		return commentOutput(c), nil
 	}
-	c, err := q.CommentUpdate(ctx, db.CommentUpdateParams{UserID: userID, TaskID: in.ID, ID: in.CommentID, Content: in.Body.Content.Value})
+	c, err := q.Last().CommentUpdate(ctx, db.CommentUpdateParams{UserID: userID, TaskID: in.ID, ID: in.CommentID, Content: in.Body.Content.Value})
 	if err != nil {
 		return nil, err
 	}
@@ -190,5 +190,5 @@ func (s *server) deleteComment(ctx context.Context, q *db.Queries, in *CommentDe
 	if err := lockComment(ctx, q, userID, in.CommentPath, in.IfMatch); err != nil {
 		return nil, err
 	}
-	return nil, q.CommentDelete(ctx, db.CommentDeleteParams{UserID: userID, TaskID: in.ID, ID: in.CommentID})
+	return nil, q.Last().CommentDelete(ctx, db.CommentDeleteParams{UserID: userID, TaskID: in.ID, ID: in.CommentID})
 }

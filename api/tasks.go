@@ -500,7 +500,7 @@ func (s *server) deleteTask(ctx context.Context, q *db.Queries, in *TaskDeleteIn
 		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
 			return err
 		}
-		return q.TaskDelete(ctx, db.TaskDeleteParams{UserID: caller(ctx).ID, ID: in.ID})
+		return q.Last().TaskDelete(ctx, db.TaskDeleteParams{UserID: caller(ctx).ID, ID: in.ID})
 	})
 }
 
