@@ -101,14 +101,28 @@ func (s *server) listTasks(ctx context.Context, in *TaskListInput) (*TaskListOut
 	if p.DueAfter, err = parseDate("query.due_after", optional(in.DueAfter, in.DueAfter != "")); err != nil {
 		return nil, err
 	}
-	rows, err := db.New(db.CustomPlans(s.pool)).TaskList(ctx, p)
+	rows, err := taskList(ctx, s.pool, p)
 	if err != nil {
 		return nil, err
 	}
 	return &TaskListOutput{Body: pageOf(rows, in.Limit, func(r db.TaskRow) int64 { return r.ID }, taskFromRow)}, nil
 }
 
-// today is the contract's "today": the UTC date.
+// taskList reads one page: a page filtered by nothing but the project (or
+// by nothing) through its own statement, whose plan PostgreSQL keeps;
+// any other through TaskList and a custom plan (db.CustomPlans).
+func taskList(ctx context.Context, pool *db.Pool, p db.TaskListParams) ([]db.TaskRow, error) {
+	plain := p.ParentTaskID == nil && p.TopLevel == nil && p.Overdue == nil && len(p.Statuses) == 0 &&
+		len(p.Priorities) == 0 && len(p.Tags) == 0 && p.Pattern == nil && p.DueBefore == nil && p.DueAfter == nil
+	switch {
+	case plain && p.ProjectID != nil:
+		return db.New(pool).TaskListByProject(ctx, db.TaskListByProjectParams{UserID: p.UserID, ProjectID: *p.ProjectID, AfterID: p.AfterID, MaxRows: p.MaxRows})
+	case plain:
+		return db.New(pool).TaskListAll(ctx, db.TaskListAllParams{UserID: p.UserID, AfterID: p.AfterID, MaxRows: p.MaxRows})
+	}
+	return db.New(db.CustomPlans(pool)).TaskList(ctx, p)
+}
+
 // today is the contract's "today": the UTC date of the server's clock.
 func (s *server) today() time.Time {
 	now := time.Now
