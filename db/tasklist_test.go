@@ -31,9 +31,18 @@ func TestPlainTaskListsAnswerAsTaskList(t *testing.T) {
 		projects = append(projects, id)
 	}
 	require.NoError(t, rows.Err())
-	_, err = pool.Exec(ctx, `INSERT INTO tasks (user_id, project_id, title)
-		SELECT $1, ($2::bigint[])[1 + g % 3], 'task ' || g FROM generate_series(1, 120) g`, user, projects)
-	require.NoError(t, err)
+	// Another user's tasks between this one's: no page may show them.
+	var other, otherProject int64
+	require.NoError(t, pool.QueryRow(ctx, "INSERT INTO users (name) VALUES ('other') RETURNING id").Scan(&other))
+	require.NoError(t, pool.QueryRow(ctx, "INSERT INTO projects (user_id, name) VALUES ($1, 'theirs') RETURNING id", other).Scan(&otherProject))
+	for range 2 {
+		_, err = pool.Exec(ctx, `INSERT INTO tasks (user_id, project_id, title)
+			SELECT $1, ($2::bigint[])[1 + g % 3], 'task ' || g FROM generate_series(1, 60) g`, user, projects)
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, `INSERT INTO tasks (user_id, project_id, title)
+			SELECT $1, $2, 'theirs ' || g FROM generate_series(1, 30) g`, other, otherProject)
+		require.NoError(t, err)
+	}
 	_, err = pool.Exec(ctx, `INSERT INTO tags (user_id, name) VALUES ($1, 'b'), ($1, 'a')`, user)
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, `INSERT INTO task_tags (user_id, task_id, tag_id)
@@ -57,6 +66,9 @@ func TestPlainTaskListsAnswerAsTaskList(t *testing.T) {
 				}
 				require.NoError(t, err)
 				require.Equal(t, want, got, "round %d, project %v, after %d", round, project, after)
+				for _, r := range got {
+					require.Equal(t, user, r.UserID)
+				}
 				if len(got) < 11 {
 					break
 				}
