@@ -243,7 +243,7 @@ func (s *server) deleteProject(ctx context.Context, q *db.Queries, in *ProjectDe
 	if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
 		return nil, err
 	}
-	_, err = q.ProjectDelete(ctx, db.ProjectDeleteParams(key))
+	_, err = q.Last().ProjectDelete(ctx, db.ProjectDeleteParams(key))
 	return nil, err
 }
 

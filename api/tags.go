@@ -260,7 +260,9 @@ func (s *server) createTag(ctx context.Context, q *db.Queries, in *TagCreateInpu
 	if err != nil {
 		return nil, err
 	}
-	out, err := tagOutput(ctx, q, userID, row.ID)
+	// The read of what the create made is the last statement: COMMIT
+	// goes with it.
+	out, err := tagOutput(ctx, q.Last(), userID, row.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +315,7 @@ func (s *server) deleteTag(ctx context.Context, q *db.Queries, in *TagDeleteInpu
 	if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
 		return nil, err
 	}
-	return nil, q.TagDelete(ctx, db.TagDeleteParams{UserID: userID, ID: in.ID})
+	return nil, q.Last().TagDelete(ctx, db.TagDeleteParams{UserID: userID, ID: in.ID})
 }
 
 func (s *server) mergeTag(ctx context.Context, q *db.Queries, in *TagMergeInput) (*TagOutput, error) {
@@ -330,7 +332,7 @@ func (s *server) mergeTag(ctx context.Context, q *db.Queries, in *TagMergeInput)
 	case !slices.Contains(found, in.Body.Into):
 		return nil, fieldError("body.into", "no tag %d", in.Body.Into)
 	}
-	row, err := q.TagMerge(ctx, db.TagMergeParams{UserID: userID, TagID: in.ID, IntoID: in.Body.Into})
+	row, err := q.Last().TagMerge(ctx, db.TagMergeParams{UserID: userID, TagID: in.ID, IntoID: in.Body.Into})
 	if err != nil {
 		return nil, err
 	}

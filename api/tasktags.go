@@ -76,6 +76,6 @@ func (s *server) removeTaskTag(ctx context.Context, q *db.Queries, in *TaskTagRe
 		if cur.ProjectArchived {
 			return errArchived(cur.ProjectID)
 		}
-		return q.TaskTagRemove(ctx, db.TaskTagRemoveParams{UserID: userID, TaskID: in.ID, Name: name})
+		return q.Last().TaskTagRemove(ctx, db.TaskTagRemoveParams{UserID: userID, TaskID: in.ID, Name: name})
 	})
 }

@@ -133,7 +133,7 @@ func (s *server) deleteToken(ctx context.Context, q *db.Queries, in *TokenDelete
 	if err := checkIfMatch(in.IfMatch, 1); err != nil {
 		return nil, err
 	}
-	hashes, err := q.TokenDelete(ctx, db.TokenDeleteParams(key))
+	hashes, err := q.Last().TokenDelete(ctx, db.TokenDeleteParams(key))
 	if err != nil {
 		return nil, err
 	}
