@@ -224,7 +224,9 @@ func (t *lazyTx) sendLast(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	})
 	t.last = &lastBatch{BatchResults: t.conn.SendBatch(bctx, b), tx: t, done: func() {
 		if !stop() { // the cancel went, or is going
-			_ = t.conn.Close(context.Background())
+			cctx, done := context.WithTimeout(context.Background(), time.Second)
+			_ = t.conn.Close(cctx)
+			done()
 		}
 		cancel()
 	}}
