@@ -142,11 +142,15 @@ func inTxOnce(ctx context.Context, pool *Pool, serializable bool, fn func(q *Que
 	if !tx.begun {
 		return nil
 	}
-	tag, err := conn.Exec(ctx, "COMMIT")
+	return commitOutcome(conn.Exec(ctx, "COMMIT"))
+}
+
+// commitOutcome is what a COMMIT's answer means. A statement that failed
+// while fn went on as if not makes PostgreSQL roll back instead of
+// committing, and answer "ROLLBACK": the caller must not hear success.
+func commitOutcome(tag pgconn.CommandTag, err error) error {
 	if err == nil && tag.String() == "ROLLBACK" {
-		// A statement failed and fn went on as if not: PostgreSQL rolled
-		// back instead of committing, and the caller must not hear success.
-		err = pgx.ErrTxCommitRollback
+		return pgx.ErrTxCommitRollback
 	}
 	return err
 }
@@ -268,12 +272,8 @@ var errAfterCommit = errors.New("db: a statement after the unit of work's last o
 // committed reads the answer to the COMMIT that went with the last
 // statement, once that statement succeeded, and ends the transaction.
 func (t *lazyTx) committed(br pgx.BatchResults) error {
-	tag, err := br.Exec()
 	t.ended = true
-	if err == nil && tag.String() == "ROLLBACK" {
-		err = pgx.ErrTxCommitRollback
-	}
-	t.commitErr = t.note(err)
+	t.commitErr = t.note(commitOutcome(br.Exec()))
 	return t.commitErr
 }
 
@@ -355,7 +355,7 @@ func (t *lazyTx) query(ctx context.Context, sql string, args []any) (pgx.Rows, e
 		return nil, err
 	}
 	if commit {
-		return &committingRows{Rows: rows, tx: t, br: br}, nil
+		return newCommittingRows(rows, t, br), nil
 	}
 	return &closingRows{Rows: rows, onClose: func() { _ = br.Close() }}, nil
 }
@@ -367,33 +367,23 @@ func (t *lazyTx) query(ctx context.Context, sql string, args []any) (pgx.Rows, e
 // PostgreSQL skip the COMMIT behind it: the transaction is left open
 // and aborted, and InTx rolls it back.)
 type committingRows struct {
-	pgx.Rows
-	tx     *lazyTx
-	br     pgx.BatchResults
+	closingRows
 	closed bool
-	err    error
+	err    error // the statement's or the COMMIT's, once closed
 }
 
-func (r *committingRows) Next() bool {
-	if r.Rows.Next() {
-		return true
-	}
-	r.Close()
-	return false
-}
-
-func (r *committingRows) Close() {
-	if r.closed {
-		return
-	}
-	r.closed = true
-	r.Rows.Close()
-	if r.err = r.Rows.Err(); r.err == nil {
-		r.err = r.tx.committed(r.br)
-	} else {
-		r.tx.lastFailed(r.err)
-	}
-	_ = r.br.Close()
+func newCommittingRows(rows pgx.Rows, t *lazyTx, br pgx.BatchResults) *committingRows {
+	r := &committingRows{}
+	r.closingRows = closingRows{Rows: rows, onClose: func() {
+		r.closed = true
+		if r.err = rows.Err(); r.err == nil {
+			r.err = t.committed(br)
+		} else {
+			t.lastFailed(r.err)
+		}
+		_ = br.Close()
+	}}
+	return r
 }
 
 func (r *committingRows) Err() error {
