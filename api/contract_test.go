@@ -62,12 +62,15 @@ func TestRenameClashComesBeforeIfMatch(t *testing.T) {
 	e.newProject("Taken")
 	p := e.newProject("Mine")
 	e.do("PATCH", fmt.Sprint("/v1/projects/", p), map[string]any{"name": "TAKEN"}, "If-Match", `"999"`).requireProblem(http.StatusConflict, "body.name")
+	// With a current If-Match the clash fails the statement COMMIT went with.
+	e.do("PATCH", fmt.Sprint("/v1/projects/", p), map[string]any{"name": "TAKEN"}, "If-Match", `"1"`).requireProblem(http.StatusConflict, "body.name")
 	e.do("PATCH", fmt.Sprint("/v1/projects/", p), map[string]any{"name": "Free"}, "If-Match", `"999"`).requireStatus(http.StatusPreconditionFailed)
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM projects WHERE name = 'Mine' AND version = 1`), "a 412 leaves the project as it was")
 
 	a := id(e.do("POST", "/v1/tags", map[string]any{"name": "a"}))
 	e.do("POST", "/v1/tags", map[string]any{"name": "b"}).requireStatus(http.StatusCreated)
 	e.do("PATCH", fmt.Sprint("/v1/tags/", a), map[string]any{"name": "b"}, "If-Match", `"999"`).requireProblem(http.StatusConflict, "body.name")
+	e.do("PATCH", fmt.Sprint("/v1/tags/", a), map[string]any{"name": "b"}, "If-Match", "*").requireProblem(http.StatusConflict, "body.name")
 	e.do("PATCH", fmt.Sprint("/v1/tags/", a), map[string]any{"name": "c"}, "If-Match", `"999"`).requireStatus(http.StatusPreconditionFailed)
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM tags WHERE name = 'a'`))
 }

@@ -204,15 +204,22 @@ func (s *server) patchProject(ctx context.Context, q *db.Queries, in *ProjectPat
 		if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
 			return nil, err
 		}
-		p, err := q.ProjectGet(ctx, db.ProjectGetParams{UserID: caller(ctx).ID, ID: in.ID})
+		p, err := q.Last().ProjectGet(ctx, db.ProjectGetParams{UserID: caller(ctx).ID, ID: in.ID})
 		if err != nil {
 			return nil, err
 		}
 		return projectOutput(p), nil
 	}
-	// The update runs before the If-Match check so that a name clash
-	// answers 409 first, as the contract orders; a 412 rolls it back.
-	p, err := q.ProjectUpdate(ctx, db.ProjectUpdateParams{
+	// A name clash answers 409 before a stale If-Match's 412, as the
+	// contract orders: when If-Match fails, the update still runs, to
+	// learn whether it clashes, and is rolled back. When it holds, COMMIT
+	// goes with the update.
+	ifMatch := checkIfMatch(in.IfMatch, locked.Version)
+	update := q
+	if ifMatch == nil {
+		update = q.Last()
+	}
+	p, err := update.ProjectUpdate(ctx, db.ProjectUpdateParams{
 		UserID:         caller(ctx).ID,
 		ID:             in.ID,
 		NameSet:        b.Name.Set,
@@ -225,8 +232,8 @@ func (s *server) patchProject(ctx context.Context, q *db.Queries, in *ProjectPat
 	if err != nil {
 		return nil, err
 	}
-	if err := checkIfMatch(in.IfMatch, locked.Version); err != nil {
-		return nil, err
+	if ifMatch != nil {
+		return nil, ifMatch
 	}
 	return projectOutput(p), nil
 }

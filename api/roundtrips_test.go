@@ -96,34 +96,35 @@ func TestRoundTripsPerRoute(t *testing.T) {
 		method, path string
 		body         any
 		status       int
+		headers      []string
 	}
 	// count runs the call twice (the first warms pgx's statement cache)
 	// and returns the round trips of the second.
 	firstPrepares := map[string]int64{}
 	count := func(c call) int64 {
 		p0 := counter.prepares.Load()
-		e.do(c.method, c.path, c.body).requireStatus(c.status)
+		e.do(c.method, c.path, c.body, c.headers...).requireStatus(c.status)
 		firstPrepares[c.method+" "+c.path] = counter.prepares.Load() - p0
 		before, prepared := counter.n.Load(), counter.prepares.Load()
-		e.do(c.method, c.path, c.body).requireStatus(c.status)
+		e.do(c.method, c.path, c.body, c.headers...).requireStatus(c.status)
 		require.Equal(t, prepared, counter.prepares.Load(), "%s %s: a warm call prepares nothing (every statement is in pgx's cache)", c.method, c.path)
 		return counter.n.Load() - before
 	}
 	reads := []call{
-		{"GET", "/v1/me", nil, 200},
-		{"GET", "/v1/tokens", nil, 200},
-		{"GET", tokenPath, nil, 200},
-		{"GET", "/v1/projects", nil, 200},
-		{"GET", fmt.Sprintf("/v1/projects/%d", p), nil, 200},
-		{"GET", fmt.Sprintf("/v1/projects/%d/stats", p), nil, 200},
-		{"GET", "/v1/tasks", nil, 200},
-		{"GET", "/v1/tasks?limit=200&tag=a&status=todo&q=t&top_level=false&overdue=false", nil, 200},
-		{"GET", taskPath(parent), nil, 200},
-		{"GET", taskPath(parent) + "/comments", nil, 200},
-		{"GET", comment, nil, 200},
-		{"GET", "/v1/tags", nil, 200},
-		{"GET", "/v1/tags?sort=popular", nil, 200},
-		{"GET", tagPath(tag), nil, 200},
+		{"GET", "/v1/me", nil, 200, nil},
+		{"GET", "/v1/tokens", nil, 200, nil},
+		{"GET", tokenPath, nil, 200, nil},
+		{"GET", "/v1/projects", nil, 200, nil},
+		{"GET", fmt.Sprintf("/v1/projects/%d", p), nil, 200, nil},
+		{"GET", fmt.Sprintf("/v1/projects/%d/stats", p), nil, 200, nil},
+		{"GET", "/v1/tasks", nil, 200, nil},
+		{"GET", "/v1/tasks?limit=200&tag=a&status=todo&q=t&top_level=false&overdue=false", nil, 200, nil},
+		{"GET", taskPath(parent), nil, 200, nil},
+		{"GET", taskPath(parent) + "/comments", nil, 200, nil},
+		{"GET", comment, nil, 200, nil},
+		{"GET", "/v1/tags", nil, 200, nil},
+		{"GET", "/v1/tags?sort=popular", nil, 200, nil},
+		{"GET", tagPath(tag), nil, 200, nil},
 	}
 	// Authentication comes from the token cache once this server listens
 	// for revocations: then GET /v1/me needs no statement at all.
@@ -140,28 +141,33 @@ func TestRoundTripsPerRoute(t *testing.T) {
 	}
 
 	// Writes (idempotent ones, so that both runs succeed the same way),
-	// each with its round trips, BEGIN and COMMIT included: 2 for one that
-	// writes in one statement or whose COMMIT rides with its last
-	// statement (db.Queries.Last), 3 for one that decides on what its
-	// write did (a rename checks If-Match after it, so that a clash
-	// answers 409 first; adding tags checks the count it made).
+	// each with its round trips, BEGIN and COMMIT included: 2, as one
+	// statement or a lock and then one whose COMMIT rides with it
+	// (db.Queries.Last). The one 3 is a rename refused by a stale
+	// If-Match: it runs the update to learn whether the name clashes (409
+	// comes before 412), then rolls it back.
 	type write struct {
 		call
 		rt int64
 	}
 	writes := []write{
-		{call{"POST", fmt.Sprintf("/v1/projects/%d/archive", p), nil, 200}, 2},
-		{call{"POST", fmt.Sprintf("/v1/projects/%d/unarchive", p), nil, 200}, 2},
-		{call{"PATCH", fmt.Sprintf("/v1/projects/%d", p), map[string]any{"description": "d"}, 200}, 3},
-		{call{"PATCH", taskPath(parent), map[string]any{"title": "P"}, 200}, 2},
-		{call{"PATCH", taskPath(parent), map[string]any{"tags": []string{"a", "b"}}, 200}, 2},
-		{call{"POST", taskPath(parent) + "/tags", map[string]any{"tags": []string{"a"}}, 200}, 3},
-		{call{"DELETE", taskPath(parent) + "/tags/zzz", nil, 204}, 2},
-		{call{"PATCH", taskPath(parent), map[string]any{"tags": manyTags}, 200}, 2},
-		{call{"PATCH", comment, map[string]any{"content": "edited"}, 200}, 2},
-		{call{"POST", "/v1/tags", map[string]any{"name": "a"}, 200}, 2},
-		{call{"PATCH", tagPath(tag), map[string]any{"name": tag["name"]}, 200}, 3},
-		{call{"POST", "/v1/tags/cleanup", nil, 200}, 2},
+		{call{"POST", fmt.Sprintf("/v1/projects/%d/archive", p), nil, 200, nil}, 2},
+		{call{"POST", fmt.Sprintf("/v1/projects/%d/unarchive", p), nil, 200, nil}, 2},
+		{call{"PATCH", fmt.Sprintf("/v1/projects/%d", p), map[string]any{"description": "d"}, 200, nil}, 2},
+		{call{"PATCH", fmt.Sprintf("/v1/projects/%d", p), map[string]any{"description": "d"}, 200, []string{"If-Match", "*"}}, 2},
+		{call{"PATCH", fmt.Sprintf("/v1/projects/%d", p), map[string]any{"description": "d"}, 412, []string{"If-Match", `"0"`}}, 3},
+		{call{"PATCH", fmt.Sprintf("/v1/projects/%d", p), map[string]any{}, 200, nil}, 2},
+		{call{"PATCH", taskPath(parent), map[string]any{"title": "P"}, 200, nil}, 2},
+		{call{"PATCH", taskPath(parent), map[string]any{"tags": []string{"a", "b"}}, 200, nil}, 2},
+		{call{"POST", taskPath(parent) + "/tags", map[string]any{"tags": []string{"a"}}, 200, nil}, 2},
+		{call{"DELETE", taskPath(parent) + "/tags/zzz", nil, 204, nil}, 2},
+		{call{"PATCH", taskPath(parent), map[string]any{"tags": manyTags}, 200, nil}, 2},
+		{call{"PATCH", comment, map[string]any{"content": "edited"}, 200, nil}, 2},
+		{call{"POST", "/v1/tags", map[string]any{"name": "a"}, 200, nil}, 2},
+		{call{"PATCH", tagPath(tag), map[string]any{"name": tag["name"]}, 200, nil}, 2},
+		{call{"PATCH", tagPath(tag), map[string]any{"name": tag["name"]}, 200, []string{"If-Match", "*"}}, 2},
+		{call{"PATCH", tagPath(tag), map[string]any{}, 200, nil}, 2},
+		{call{"POST", "/v1/tags/cleanup", nil, 200, nil}, 2},
 	}
 	for _, w := range writes {
 		n := count(w.call)
@@ -171,19 +177,19 @@ func TestRoundTripsPerRoute(t *testing.T) {
 	// Creates, a move and deletes, counted once each.
 	var creates []int64
 	for _, w := range []write{
-		{call{"POST", "/v1/tasks", map[string]any{"project_id": p, "title": "one tag", "tags": []string{"new-1"}}, 201}, 2},
-		{call{"POST", "/v1/tasks", map[string]any{"project_id": p, "title": "20 tags", "tags": append(manyTags[:19:19], "new-2")}, 201}, 2},
-		{call{"POST", "/v1/projects", map[string]any{"name": "Another"}, 201}, 2},
-		{call{"POST", taskPath(parent) + "/comments", map[string]any{"content": "more"}, 201}, 2},
-		{call{"POST", "/v1/tokens", map[string]any{"name": "more"}, 201}, 2},
-		{call{"POST", "/v1/users", map[string]any{"name": "carol"}, 201}, 2},
-		{call{"PATCH", taskPath(parent), map[string]any{"project_id": e.newProject("Elsewhere")}, 200}, 2}, // moves its 60 subtasks too
-		{call{"POST", tagPath(tag) + "/merge", map[string]any{"into": e.do("POST", "/v1/tags", map[string]any{"name": "merge-target"}).object()["id"]}, 200}, 2},
-		{call{"DELETE", comment, nil, 204}, 2},
-		{call{"DELETE", tagPath(e.do("POST", "/v1/tags", map[string]any{"name": "doomed"}).object()), nil, 204}, 2},
-		{call{"DELETE", tokenPath, nil, 204}, 2},
-		{call{"DELETE", taskPath(parent), nil, 204}, 2},
-		{call{"DELETE", fmt.Sprintf("/v1/projects/%d?force=true", p), nil, 204}, 2},
+		{call{"POST", "/v1/tasks", map[string]any{"project_id": p, "title": "one tag", "tags": []string{"new-1"}}, 201, nil}, 2},
+		{call{"POST", "/v1/tasks", map[string]any{"project_id": p, "title": "20 tags", "tags": append(manyTags[:19:19], "new-2")}, 201, nil}, 2},
+		{call{"POST", "/v1/projects", map[string]any{"name": "Another"}, 201, nil}, 2},
+		{call{"POST", taskPath(parent) + "/comments", map[string]any{"content": "more"}, 201, nil}, 2},
+		{call{"POST", "/v1/tokens", map[string]any{"name": "more"}, 201, nil}, 2},
+		{call{"POST", "/v1/users", map[string]any{"name": "carol"}, 201, nil}, 2},
+		{call{"PATCH", taskPath(parent), map[string]any{"project_id": e.newProject("Elsewhere")}, 200, nil}, 2}, // moves its 60 subtasks too
+		{call{"POST", tagPath(tag) + "/merge", map[string]any{"into": e.do("POST", "/v1/tags", map[string]any{"name": "merge-target"}).object()["id"]}, 200, nil}, 2},
+		{call{"DELETE", comment, nil, 204, nil}, 2},
+		{call{"DELETE", tagPath(e.do("POST", "/v1/tags", map[string]any{"name": "doomed"}).object()), nil, 204, nil}, 2},
+		{call{"DELETE", tokenPath, nil, 204, nil}, 2},
+		{call{"DELETE", taskPath(parent), nil, 204, nil}, 2},
+		{call{"DELETE", fmt.Sprintf("/v1/projects/%d?force=true", p), nil, 204, nil}, 2},
 	} {
 		before := counter.n.Load()
 		e.do(w.method, w.path, w.body).requireStatus(w.status)

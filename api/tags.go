@@ -284,7 +284,7 @@ func (s *server) renameTag(ctx context.Context, q *db.Queries, in *TagPatchInput
 		if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
 			return nil, err
 		}
-		out, err := tagOutput(ctx, q, userID, in.ID)
+		out, err := tagOutput(ctx, q.Last(), userID, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -294,14 +294,20 @@ func (s *server) renameTag(ctx context.Context, q *db.Queries, in *TagPatchInput
 	if err != nil {
 		return nil, fieldError("body.name", "%v", err)
 	}
-	// Renamed before the If-Match check so that a name clash answers
-	// 409 first; a 412 rolls the rename back.
-	row, err := q.TagRename(ctx, db.TagRenameParams{UserID: userID, ID: in.ID, Name: name})
+	// A name clash answers 409 before a stale If-Match's 412: when
+	// If-Match fails, the rename still runs, to learn whether it clashes,
+	// and is rolled back. When it holds, COMMIT goes with the rename.
+	ifMatch := checkIfMatch(in.IfMatch, cur.Version)
+	rename := q
+	if ifMatch == nil {
+		rename = q.Last()
+	}
+	row, err := rename.TagRename(ctx, db.TagRenameParams{UserID: userID, ID: in.ID, Name: name})
 	if err != nil {
 		return nil, err
 	}
-	if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
-		return nil, err
+	if ifMatch != nil {
+		return nil, ifMatch
 	}
 	return &TagOutput{ETag: etag(row.Version), Body: tagFromRow(row)}, nil
 }

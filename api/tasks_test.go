@@ -268,6 +268,7 @@ func TestArchivedProjectIsReadOnly(t *testing.T) {
 	got := e.do("GET", taskPath(task), nil).requireStatus(http.StatusOK).object()
 	require.Equal(t, "T", got["title"])
 	require.Equal(t, []any{"keep"}, got["tags"])
+	require.Zero(t, e.count(`SELECT count(*) FROM tags WHERE name = 'x'`), "the refused tagging created no tag")
 	require.Equal(t, 2, e.count(`SELECT count(*) FROM tasks`))
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM comments WHERE content = 'hi'`))
 

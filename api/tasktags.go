@@ -45,11 +45,19 @@ func (s *server) addTaskTags(ctx context.Context, q *db.Queries, in *TaskTagsAdd
 		if err := s.withinTagQuota(ctx, q, names); err != nil {
 			return err
 		}
-		row, err := q.TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: caller(ctx).ID, TaskID: in.ID, Names: names, MaxTags: maxTagsPerTask})
+		// Too many tags (422) answers before an archived project (409), so
+		// the statement runs either way; COMMIT goes with it only where
+		// nothing after it can refuse what it wrote.
+		add := q
+		if !cur.ProjectArchived {
+			add = q.Last()
+		}
+		row, err := add.TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: caller(ctx).ID, TaskID: in.ID, Names: names, MaxTags: maxTagsPerTask})
 		if err != nil {
 			return err
 		}
 		if row.TagCount > maxTagsPerTask {
+			q.LastWroteNothing() // over max_tags the statement writes nothing
 			return fieldError("body.tags", "the task would have %d distinct tags; at most %d", row.TagCount, maxTagsPerTask)
 		}
 		if cur.ProjectArchived {

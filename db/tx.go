@@ -126,6 +126,8 @@ func inTxOnce(ctx context.Context, pool *Pool, serializable bool, fn func(q *Que
 		switch {
 		case tx.commitErr != nil:
 			return tx.commitErr
+		case err != nil && tx.lastWroteNothing:
+			return err // an answer (LastWroteNothing), not a failure
 		case err != nil:
 			return fmt.Errorf("db: an error after the unit of work committed with its last statement: %v", err)
 		}
@@ -173,6 +175,9 @@ type lazyTx struct {
 	ended         bool       // that COMMIT has answered: no statement may follow
 	commitErr     error      // what it answered, when not a commit
 	last          *lastBatch // the batch that carried COMMIT, if one did
+	// lastWroteNothing: LastWroteNothing vouched that the last statement
+	// committed nothing, so fn's error is its answer.
+	lastWroteNothing bool
 }
 
 // note records err when it is one that aborts the transaction for a
@@ -459,6 +464,18 @@ func (q *Queries) Last() *Queries {
 		t.commitNext = true
 	}
 	return q
+}
+
+// LastWroteNothing vouches that the statement marked Last wrote nothing,
+// for a statement that refuses in SQL (it writes nothing when a limit
+// would be passed) and leaves the refusal's wording to its caller: the
+// error fn returns next is then the unit of work's answer, as it is,
+// rather than an error after a commit (which InTx reports as a failure).
+// Whether COMMIT went with the statement or not, nothing was written.
+func (q *Queries) LastWroteNothing() {
+	if t, ok := q.db.(*lazyTx); ok {
+		t.lastWroteNothing = true
+	}
 }
 
 // Serializable is for a write that asked for READ COMMITTED and then

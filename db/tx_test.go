@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -375,4 +376,23 @@ func TestInTxCommitsWithTheLastStatement(t *testing.T) {
 	require.ErrorContains(t, err, "may have committed")
 	require.Equal(t, 1, attempts)
 	require.True(t, visible(12))
+
+	// A last statement that refuses in SQL (writes nothing past a limit)
+	// lets fn answer its own error after the COMMIT: LastWroteNothing
+	// makes that error the unit of work's, as it is, where it would
+	// otherwise be a failure after a commit.
+	refused := errors.New("over the limit")
+	err = db.InTx(ctx, p, 0, func(q *db.Queries) error {
+		q.LastMayCommit()
+		var n int
+		if err := q.Last().Conn().QueryRow(ctx, `WITH ins AS (INSERT INTO notes SELECT 13, 13 WHERE false RETURNING id)
+			SELECT count(*) FROM ins`).Scan(&n); err != nil {
+			return err
+		}
+		q.LastWroteNothing()
+		return refused
+	})
+	require.ErrorIs(t, err, refused)
+	require.NotContains(t, err.Error(), "after the unit of work committed")
+	require.False(t, visible(13))
 }
