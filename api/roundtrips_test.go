@@ -77,13 +77,15 @@ func TestRoundTripsPerRoute(t *testing.T) {
 		c.ConnConfig.Tracer = &counter
 		c.MaxConns = 1 // one warm connection, so no connection set-up is counted
 	})
-	e := newEnv(t, pool)
+	e := newEnv(t, pool, webhooksOn(false))
 
 	p := e.newProject("Home")
 	parent := e.newTask(map[string]any{"project_id": p, "title": "Parent", "tags": []string{"a", "b", "c"}})
 	for i := range 60 {
 		e.newTask(map[string]any{"project_id": p, "title": fmt.Sprintf("t%d", i), "parent_task_id": parent["id"], "tags": []string{"a", fmt.Sprintf("x%d", i)}})
 	}
+	leaf := e.newTask(map[string]any{"project_id": p, "title": "Leaf"})
+	leaf2 := e.newTask(map[string]any{"project_id": p, "title": "Leaf 2"})
 	comment := e.do("POST", taskPath(parent)+"/comments", map[string]any{"content": "c"}).requireStatus(http.StatusCreated).Header.Get("Location")
 	tag := e.do("GET", "/v1/tags?limit=1", nil).items()[0]
 	tokenPath := e.do("POST", "/v1/tokens", map[string]any{"name": "n"}).Header.Get("Location")
@@ -162,6 +164,8 @@ func TestRoundTripsPerRoute(t *testing.T) {
 		{call{"POST", taskPath(parent) + "/tags", map[string]any{"tags": []string{"a"}}, 200, nil}, 2},
 		{call{"DELETE", taskPath(parent) + "/tags/zzz", nil, 204, nil}, 2},
 		{call{"PATCH", taskPath(parent), map[string]any{"tags": manyTags}, 200, nil}, 2},
+		{call{"POST", taskPath(parent) + "/tags", map[string]any{"tags": []string{"one-more"}}, 422, nil}, 2}, // refused after an empty COMMIT
+		{call{"POST", taskPath(leaf) + "/complete", nil, 200, nil}, 2},                                        // done already
 		{call{"PATCH", comment, map[string]any{"content": "edited"}, 200, nil}, 2},
 		{call{"POST", "/v1/tags", map[string]any{"name": "a"}, 200, nil}, 2},
 		{call{"PATCH", tagPath(tag), map[string]any{"name": tag["name"]}, 200, nil}, 2},
@@ -184,6 +188,7 @@ func TestRoundTripsPerRoute(t *testing.T) {
 		{call{"POST", "/v1/tokens", map[string]any{"name": "more"}, 201, nil}, 2},
 		{call{"POST", "/v1/users", map[string]any{"name": "carol"}, 201, nil}, 2},
 		{call{"PATCH", taskPath(parent), map[string]any{"project_id": e.newProject("Elsewhere")}, 200, nil}, 2}, // moves its 60 subtasks too
+		{call{"POST", taskPath(leaf2) + "/complete", nil, 200, nil}, 2},
 		{call{"POST", tagPath(tag) + "/merge", map[string]any{"into": e.do("POST", "/v1/tags", map[string]any{"name": "merge-target"}).object()["id"]}, 200, nil}, 2},
 		{call{"DELETE", comment, nil, 204, nil}, 2},
 		{call{"DELETE", tagPath(e.do("POST", "/v1/tags", map[string]any{"name": "doomed"}).object()), nil, 204, nil}, 2},
@@ -197,6 +202,18 @@ func TestRoundTripsPerRoute(t *testing.T) {
 		fmt.Fprintf(&table, "%-6s %-70s %d\n", w.method, w.path, creates[len(creates)-1])
 		require.Equal(t, w.rt, creates[len(creates)-1], "%s %s", w.method, w.path)
 	}
+	// Webhooks last: with one, the other writes would enqueue deliveries,
+	// whose statements would count here.
+	before := counter.n.Load()
+	hookPath := e.do("POST", "/v1/webhooks", map[string]any{"url": "https://8.8.8.8/hook", "events": []string{"*"}}).
+		requireStatus(http.StatusCreated).Header.Get("Location")
+	require.Equal(t, int64(2), counter.n.Load()-before, "POST /v1/webhooks")
+	require.Equal(t, int64(2), count(call{"PATCH", hookPath, map[string]any{"description": "d"}, 200, nil}), "PATCH %s", hookPath)
+	before = counter.n.Load()
+	e.do("DELETE", hookPath, nil).requireStatus(http.StatusNoContent)
+	require.Equal(t, int64(2), counter.n.Load()-before, "DELETE %s", hookPath)
+	fmt.Fprintf(&table, "POST   /v1/webhooks, then PATCH and DELETE %-40s 2 each\n", hookPath)
+
 	require.Equal(t, creates[0], creates[1], "a task with 20 tags costs the round trips of one with 1 tag")
 	require.Equal(t, int64(2), creates[0], "creating a task is one statement and COMMIT")
 	t.Logf("round trips per request (BEGIN rides with the first statement; COMMIT is one, or rides with the last):\n%s", table.String())

@@ -512,12 +512,20 @@ func (s *server) completeTask(ctx context.Context, q *db.Queries, in *TaskPath) 
 			return errArchived(cur.ProjectID)
 		case cur.Status != db.TaskStatusDone && cur.HasOpenSubtasks:
 			return errOpenSubtasks(in.ID)
-		case cur.Status != db.TaskStatusDone: // done already: idempotent
-			if err = q.TaskComplete(ctx, db.TaskCompleteParams{UserID: caller(ctx).ID, ID: in.ID}); err != nil {
+		case cur.Status != db.TaskStatusDone:
+			// PATCH {"status": "done"}'s statement, which answers the task:
+			// nothing is decided after it, so COMMIT goes with it.
+			updated, err := q.Last().TaskUpdate(ctx, db.TaskUpdateParams{
+				UserID: caller(ctx).ID, ID: in.ID,
+				StatusSet: true, Status: db.TaskStatusDone, Names: []string{},
+			})
+			if err != nil {
 				return err
 			}
+			out = &TaskOutput{ETag: etag(updated.Version), Body: taskFromRow(db.TaskRow(updated))}
+			return nil
 		}
-		out, err = taskOutput(ctx, q, caller(ctx).ID, in.ID)
+		out, err = taskOutput(ctx, q.Last(), caller(ctx).ID, in.ID) // done already: idempotent
 		return err
 	})
 	if err != nil {

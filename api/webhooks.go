@@ -245,7 +245,7 @@ func (s *server) patchWebhook(ctx context.Context, q *db.Queries, in *WebhookPat
 	if b.Events.Set {
 		events = slices.Compact(slices.Sorted(slices.Values(events)))
 	}
-	w, err := q.WebhookUpdate(ctx, db.WebhookUpdateParams{
+	w, err := q.Last().WebhookUpdate(ctx, db.WebhookUpdateParams{
 		UserID: user, ID: in.ID,
 		UrlSet: b.URL.Set, Url: b.URL.Value,
 		EventsSet: b.Events.Set, Events: nonNil(events),
@@ -267,7 +267,7 @@ func (s *server) deleteWebhook(ctx context.Context, q *db.Queries, in *WebhookDe
 	if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
 		return nil, err
 	}
-	return nil, q.WebhookDelete(ctx, db.WebhookDeleteParams{UserID: user, ID: in.ID})
+	return nil, q.Last().WebhookDelete(ctx, db.WebhookDeleteParams{UserID: user, ID: in.ID})
 }
 
 func (s *server) listWebhookDeliveries(ctx context.Context, in *WebhookDeliveriesInput) (*WebhookDeliveriesOutput, error) {

@@ -62,21 +62,6 @@ func (q *Queries) ProjectStats(ctx context.Context, arg ProjectStatsParams) (Pro
 	return i, err
 }
 
-const taskComplete = `-- name: TaskComplete :exec
-UPDATE tasks SET status = 'done', completed_at = now(), version = version + 1, updated_at = now()
-WHERE user_id = $1 AND id = $2 AND status <> 'done'
-`
-
-type TaskCompleteParams struct {
-	UserID int64
-	ID     int64
-}
-
-func (q *Queries) TaskComplete(ctx context.Context, arg TaskCompleteParams) error {
-	_, err := q.db.Exec(ctx, taskComplete, arg.UserID, arg.ID)
-	return err
-}
-
 const taskCreate = `-- name: TaskCreate :one
 WITH project AS (
     SELECT pr.archived_at FROM projects pr

@@ -188,10 +188,6 @@ SELECT updated.*, v.tags, v.subtask_count, v.comment_count
 FROM updated
 JOIN task_rows v ON v.user_id = updated.user_id AND v.id = updated.id;
 
--- name: TaskComplete :exec
-UPDATE tasks SET status = 'done', completed_at = now(), version = version + 1, updated_at = now()
-WHERE user_id = @user_id AND id = @id AND status <> 'done';
-
 -- Subtasks, comments and tag links go with it (ON DELETE CASCADE).
 -- name: TaskDelete :exec
 DELETE FROM tasks WHERE user_id = @user_id AND id = @id;
