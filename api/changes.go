@@ -268,14 +268,8 @@ func changeFromRow(r db.ChangesPageRow) Change {
 			ArchivedAt: r.ProjectArchivedAt, Version: *r.ProjectVersion,
 			CreatedAt: *r.ProjectCreatedAt, UpdatedAt: *r.ProjectUpdatedAt,
 		})
-	case t == db.ChangeEntityTask && r.TaskVersion != nil:
-		c.Data.v = taskFromRow(db.TaskRow{
-			ID: id, ProjectID: *r.TaskProjectID, ParentTaskID: r.TaskParentTaskID,
-			Title: *r.TaskTitle, Description: r.TaskDescription, Status: *r.TaskStatus, Priority: *r.TaskPriority,
-			DueDate: r.TaskDueDate, EstimatedHours: r.TaskEstimatedHours, CompletedAt: r.TaskCompletedAt,
-			Version: *r.TaskVersion, CreatedAt: *r.TaskCreatedAt, UpdatedAt: *r.TaskUpdatedAt,
-			Tags: nonNil(r.TaskTags), SubtaskCount: *r.TaskSubtaskCount, CommentCount: *r.TaskCommentCount,
-		})
+	case t == db.ChangeEntityTask && r.Task != nil:
+		c.Data.v = taskFromRow(*r.Task)
 	case t == db.ChangeEntityTag && r.TagVersion != nil:
 		c.Data.v = Tag{ID: id, Name: *r.TagName, TaskCount: r.TagTaskCount, CreatedAt: r.TagCreatedAt.UTC()}
 	case t == db.ChangeEntityComment && r.CommentVersion != nil:

@@ -62,7 +62,11 @@ func keys(items []change) []string {
 func TestChangeFeed(t *testing.T) {
 	e := setup(t)
 	p := e.newProject("Home")
-	task := e.newTask(map[string]any{"project_id": p, "title": "Launch", "tags": []string{"web", "urgent"}})
+	// Every field of a task set, so that the comparison with GET below
+	// covers each (a date, a numeric, completed_at, tags).
+	task := e.newTask(map[string]any{"project_id": p, "title": "Launch", "tags": []string{"web", "urgent"},
+		"description": "the launch", "due_date": "2026-12-24", "estimated_hours": 2.25, "priority": "high", "status": "done"})
+	require.NotNil(t, task["completed_at"])
 	tid := int64(task["id"].(float64))
 	comment := e.do("POST", taskPath(task)+"/comments", map[string]any{"content": "hi"}).requireStatus(http.StatusCreated).object()
 	cid := int64(comment["id"].(float64))

@@ -56,12 +56,7 @@ SELECT page.entity_type, page.entity_id, page.xid, page.id, page.changed_at,
        p.name AS project_name, p.description AS project_description, p.color AS project_color,
        p.archived_at AS project_archived_at, p.version AS project_version,
        p.created_at AS project_created_at, p.updated_at AS project_updated_at,
-       t.project_id AS task_project_id, t.parent_task_id AS task_parent_task_id, t.title AS task_title,
-       t.description AS task_description, t.status AS task_status, t.priority AS task_priority,
-       t.due_date AS task_due_date, t.estimated_hours AS task_estimated_hours,
-       t.completed_at AS task_completed_at, t.version AS task_version, t.created_at AS task_created_at,
-       t.updated_at AS task_updated_at, t.tags AS task_tags, t.subtask_count AS task_subtask_count,
-       t.comment_count AS task_comment_count,
+       CASE WHEN t.id IS NULL THEN NULL ELSE ROW(t.*)::task_rows END AS task,
        g.name AS tag_name, g.version AS tag_version, g.created_at AS tag_created_at,
        (SELECT count(*) FROM task_tags tt WHERE tt.user_id = g.user_id AND tt.tag_id = g.id) AS tag_task_count,
        cm.task_id AS comment_task_id, cm.content AS comment_content, cm.version AS comment_version,
@@ -98,21 +93,7 @@ type ChangesPageRow struct {
 	ProjectVersion     *int64
 	ProjectCreatedAt   *time.Time
 	ProjectUpdatedAt   *time.Time
-	TaskProjectID      *int64
-	TaskParentTaskID   *int64
-	TaskTitle          *string
-	TaskDescription    *string
-	TaskStatus         *TaskStatus
-	TaskPriority       *TaskPriority
-	TaskDueDate        *time.Time
-	TaskEstimatedHours *float64
-	TaskCompletedAt    *time.Time
-	TaskVersion        *int64
-	TaskCreatedAt      *time.Time
-	TaskUpdatedAt      *time.Time
-	TaskTags           []string
-	TaskSubtaskCount   *int64
-	TaskCommentCount   *int64
+	Task               *TaskRow
 	TagName            *string
 	TagVersion         *int64
 	TagCreatedAt       *time.Time
@@ -135,20 +116,13 @@ type ChangesPageRow struct {
 // horizon could pass a transaction that this one did not see commit): an
 // empty page is one row with a NULL entity.
 //
-// Its task_* columns (and changeFromRow's mapping of them in api/changes.go)
-// are the one remaining copy of a task's shape outside task_rows: every
-// other query answers task_rows' columns as db.TaskRow (SELECT * or
-// sqlc.embed). Here the task is LEFT JOINed, NULL for the other entity
-// types and for a deleted task, and sqlc.embed has no nullable form (it
-// scans into db.TaskRow's non-pointer fields, which fail on NULL), nor does
-// a function returning task_rows help, for the same reason. Answering the
-// task as one composite or jsonb column would not do either: pgx cannot
-// scan an unregistered composite into a struct, and jsonb writes
-// timestamps with all six fractional digits where GET writes Go's
-// RFC 3339 (trailing zeros dropped), which the feed must match. Reading
-// the tasks in a second statement would leave the page's snapshot. A new
-// column of task_rows goes here too (the api tests compare the feed's task
-// with GET /v1/tasks/{id}).
+// The task comes as one value of the view's row type, task_rows (NULL for
+// the other entity types and for a deleted task), which pgx scans into
+// db.TaskRow as every other task query answers it: the pool registers
+// that type on each connection (db.PoolConfig), and sqlc.yaml maps it to
+// *TaskRow. So a task's shape is written once, in the view. (The CASE
+// makes a missing task NULL rather than a row of NULLs, and is written
+// NULL first so that sqlc types the column as task_rows.)
 func (q *Queries) ChangesPage(ctx context.Context, arg ChangesPageParams) ([]ChangesPageRow, error) {
 	rows, err := q.db.Query(ctx, changesPage,
 		arg.UserID,
@@ -179,21 +153,7 @@ func (q *Queries) ChangesPage(ctx context.Context, arg ChangesPageParams) ([]Cha
 			&i.ProjectVersion,
 			&i.ProjectCreatedAt,
 			&i.ProjectUpdatedAt,
-			&i.TaskProjectID,
-			&i.TaskParentTaskID,
-			&i.TaskTitle,
-			&i.TaskDescription,
-			&i.TaskStatus,
-			&i.TaskPriority,
-			&i.TaskDueDate,
-			&i.TaskEstimatedHours,
-			&i.TaskCompletedAt,
-			&i.TaskVersion,
-			&i.TaskCreatedAt,
-			&i.TaskUpdatedAt,
-			&i.TaskTags,
-			&i.TaskSubtaskCount,
-			&i.TaskCommentCount,
+			&i.Task,
 			&i.TagName,
 			&i.TagVersion,
 			&i.TagCreatedAt,

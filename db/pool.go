@@ -4,16 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// enumTypes are the schema's enums and their arrays: pgx must know them to
-// send a []TaskStatus as task_status[].
-var enumTypes = []string{"task_status", "_task_status", "task_priority", "_task_priority"}
+// schemaTypes are the schema's types pgx must know: the enums and their
+// arrays, to send a []TaskStatus as task_status[]; and task_rows, the
+// view's row type, to scan a task answered as one value (ChangesPage)
+// into a db.TaskRow, field by field in the view's column order.
+var schemaTypes = []string{"task_status", "_task_status", "task_priority", "_task_priority", "task_rows"}
+
+// taskRowFields is how many of task_rows' columns this build knows.
+var taskRowFields = reflect.TypeFor[TaskRow]().NumField()
 
 // CustomPlans runs a query with plan_cache_mode forced to custom plans,
 // in the same round trip: SET, the query and RESET travel as one
@@ -58,9 +65,17 @@ func PoolConfig(databaseURL string, maxConns int32) (*pgxpool.Config, error) {
 		cfg.MaxConns = maxConns
 	}
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		types, err := conn.LoadTypes(ctx, enumTypes)
+		types, err := conn.LoadTypes(ctx, schemaTypes)
 		if err != nil {
 			return fmt.Errorf("loading the schema's types (is the database migrated?): %w", err)
+		}
+		for _, t := range types {
+			// A process reads the columns it was built with: a migration
+			// that adds one to the view (always at its end) must not break
+			// the feed of processes still running the code before it.
+			if cc, ok := t.Codec.(*pgtype.CompositeCodec); ok && (t.Name == "task_rows" || t.Name == "public.task_rows") {
+				cc.Fields = cc.Fields[:min(len(cc.Fields), taskRowFields)]
+			}
 		}
 		conn.TypeMap().RegisterTypes(types)
 		return nil
