@@ -17,7 +17,10 @@ import (
 // arrays, to send a []TaskStatus as task_status[]; and task_rows, the
 // view's row type, to scan a task answered as one value (ChangesPage)
 // into a db.TaskRow, field by field in the view's column order.
-var schemaTypes = []string{"task_status", "_task_status", "task_priority", "_task_priority", "task_rows"}
+var schemaTypes = append(enumTypes[:len(enumTypes):len(enumTypes)], "task_rows")
+
+// enumTypes are the enums and their arrays alone.
+var enumTypes = []string{"task_status", "_task_status", "task_priority", "_task_priority"}
 
 // taskRowFields is how many of task_rows' columns this build knows.
 var taskRowFields = reflect.TypeFor[TaskRow]().NumField()
@@ -67,7 +70,14 @@ func PoolConfig(databaseURL string, maxConns int32) (*pgxpool.Config, error) {
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		types, err := conn.LoadTypes(ctx, schemaTypes)
 		if err != nil {
-			return fmt.Errorf("loading the schema's types (is the database migrated?): %w", err)
+			// task_rows may have a column of a type pgx cannot load (one a
+			// later migration added, an extension's): this build reads only
+			// the columns it knows, whose types it can.
+			if types, err = conn.LoadTypes(ctx, enumTypes); err != nil {
+				return fmt.Errorf("loading the schema's types (is the database migrated?): %w", err)
+			}
+			conn.TypeMap().RegisterTypes(types)
+			return registerTaskRows(ctx, conn)
 		}
 		for _, t := range types {
 			// A process reads the columns it was built with: a migration
@@ -217,3 +227,31 @@ func (b errBatch) Query() (pgx.Rows, error)         { return nil, b.err }
 func (b errBatch) QueryRow() pgx.Row                { return &lazyRow{err: b.err} }
 func (b errBatch) Close() error                     { return b.err }
 func (b errBatch) Tx() pgx.Tx                       { return nil }
+
+// registerTaskRows registers task_rows' first taskRowFields columns, those
+// this build knows, from the catalog: for when the view has a later
+// column of a type pgx cannot load.
+func registerTaskRows(ctx context.Context, conn *pgx.Conn) error {
+	var oid uint32
+	var columns []string
+	var columnTypes []uint32
+	err := conn.QueryRow(ctx, `
+		SELECT 'task_rows'::regtype::oid, array_agg(a.attname::text ORDER BY a.attnum), array_agg(a.atttypid ORDER BY a.attnum)
+		FROM pg_attribute a
+		WHERE a.attrelid = 'task_rows'::regclass AND a.attnum BETWEEN 1 AND $1 AND NOT a.attisdropped`,
+		taskRowFields).Scan(&oid, &columns, &columnTypes)
+	if err != nil {
+		return fmt.Errorf("loading the columns of task_rows: %w", err)
+	}
+	m := conn.TypeMap()
+	fields := make([]pgtype.CompositeCodecField, len(columns))
+	for i, name := range columns {
+		t, ok := m.TypeForOID(columnTypes[i])
+		if !ok {
+			return fmt.Errorf("task_rows' column %s has a type (OID %d) this build does not know", name, columnTypes[i])
+		}
+		fields[i] = pgtype.CompositeCodecField{Name: name, Type: t}
+	}
+	m.RegisterType(&pgtype.Type{Name: "task_rows", OID: oid, Codec: &pgtype.CompositeCodec{Fields: fields}})
+	return nil
+}
