@@ -256,8 +256,8 @@ func (s *server) readChanges(ctx context.Context, since changePosition, limit in
 }
 
 // changeFromRow maps a feed row: the entity's columns of its type are
-// all set when it exists, all NULL when it is gone. The task's columns are
-// the one copy of task_rows' shape outside db.TaskRow (why: ChangesPage).
+// all set when it exists, all NULL when it is gone; a task comes whole,
+// as a db.TaskRow or nil (ChangesPage says how).
 func changeFromRow(r db.ChangesPageRow) Change {
 	id := *r.EntityID
 	c := Change{Type: string(*r.EntityType), ID: id, Op: "upsert", ChangedAt: r.ChangedAt.UTC()}
