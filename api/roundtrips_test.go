@@ -86,6 +86,7 @@ func TestRoundTripsPerRoute(t *testing.T) {
 	}
 	leaf := e.newTask(map[string]any{"project_id": p, "title": "Leaf"})
 	leaf2 := e.newTask(map[string]any{"project_id": p, "title": "Leaf 2"})
+	leaf3 := e.newTask(map[string]any{"project_id": p, "title": "Leaf 3"})
 	comment := e.do("POST", taskPath(parent)+"/comments", map[string]any{"content": "c"}).requireStatus(http.StatusCreated).Header.Get("Location")
 	tag := e.do("GET", "/v1/tags?limit=1", nil).items()[0]
 	tokenPath := e.do("POST", "/v1/tokens", map[string]any{"name": "n"}).Header.Get("Location")
@@ -184,6 +185,13 @@ func TestRoundTripsPerRoute(t *testing.T) {
 		{call{"POST", "/v1/tasks", map[string]any{"project_id": p, "title": "one tag", "tags": []string{"new-1"}}, 201, nil}, 2},
 		{call{"POST", "/v1/tasks", map[string]any{"project_id": p, "title": "20 tags", "tags": append(manyTags[:19:19], "new-2")}, 201, nil}, 2},
 		{call{"POST", "/v1/projects", map[string]any{"name": "Another"}, 201, nil}, 2},
+		// With an Idempotency-Key: BEGIN and the key's claim, which decides
+		// whether the write runs; the write; the stored response and COMMIT.
+		{call{"POST", "/v1/projects", map[string]any{"name": "Keyed"}, 201, []string{"Idempotency-Key", "rt-key-1"}}, 3},
+		{call{"POST", "/v1/projects", map[string]any{"name": "Keyed"}, 201, []string{"Idempotency-Key", "rt-key-1"}}, 3}, // a replay: the claim, ROLLBACK, the read
+		// A keyed write that locks first: its last statement cannot take
+		// COMMIT along, since the response is stored after it.
+		{call{"POST", taskPath(leaf3) + "/complete", nil, 200, []string{"Idempotency-Key", "rt-key-2"}}, 4},
 		{call{"POST", taskPath(parent) + "/comments", map[string]any{"content": "more"}, 201, nil}, 2},
 		{call{"POST", "/v1/tokens", map[string]any{"name": "more"}, 201, nil}, 2},
 		{call{"POST", "/v1/users", map[string]any{"name": "carol"}, 201, nil}, 2},
@@ -197,7 +205,7 @@ func TestRoundTripsPerRoute(t *testing.T) {
 		{call{"DELETE", fmt.Sprintf("/v1/projects/%d?force=true", p), nil, 204, nil}, 2},
 	} {
 		before := counter.n.Load()
-		e.do(w.method, w.path, w.body).requireStatus(w.status)
+		e.do(w.method, w.path, w.body, w.headers...).requireStatus(w.status)
 		creates = append(creates, counter.n.Load()-before)
 		fmt.Fprintf(&table, "%-6s %-70s %d\n", w.method, w.path, creates[len(creates)-1])
 		require.Equal(t, w.rt, creates[len(creates)-1], "%s %s", w.method, w.path)

@@ -83,9 +83,10 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 			s.writeProblem(api, ctx, err)
 			return
 		}
-		if key != nil && s.replay(api, ctx, key) {
-			return
-		}
+		// A key is claimed in the write's transaction, with BEGIN: a key
+		// already used makes the claim take nothing, and the stored
+		// response is replayed then (errKeyTaken below). Looking it up
+		// first would cost every new key a round trip of its own.
 		var held *heldResponse
 		var uow *unitOfWork
 		attempts := 0
@@ -113,7 +114,8 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 				return errRollback
 			}
 			if key != nil {
-				return q.IdempotencyStore(ctx.Context(), key.store(held))
+				// The last statement now, so COMMIT goes with it.
+				return q.LastMayCommit().Last().IdempotencyStore(ctx.Context(), key.store(held))
 			}
 			return nil
 		})
