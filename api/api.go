@@ -381,7 +381,7 @@ func declareResponses(oapi *huma.OpenAPI, op *huma.Operation) {
 			Name: "Idempotency-Key", In: "header",
 			Description: "Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back " +
 				"(with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. " +
-				"The same key with another body answers 422; while the first request runs, 409. " +
+				"The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). " +
 				fmt.Sprintf("%d to %d printable characters; %s.", minLength, maxIdempotencyKey, advice),
 			Schema:  &huma.Schema{Type: "string", MinLength: &minLength, MaxLength: new(int(maxIdempotencyKey))},
 			Example: "0d6c2f3e-8a41-4e57-9b1f-7c2a5d9e4b10",

@@ -127,3 +127,35 @@ func TestExpiredIdempotencyKeys(t *testing.T) {
 	<-done
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM idempotency_keys WHERE key_hash = sha256('live')`), "live keys stay")
 }
+
+// A key that expires while its claim waits: the claim (whose clock is its
+// transaction's start) still finds it live and takes nothing, and the
+// lookup of the stored response just after finds it expired. The request
+// is then a new one and runs, as an expired key's would; before, it
+// answered 409 "still running". The wait is made by holding the key's row
+// locked from another transaction for longer than the key has left.
+func TestAKeyThatExpiresDuringItsClaimRunsAgain(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	first := e.do("POST", "/v1/tokens", `{"name": "phone"}`, "Idempotency-Key", "expiring").requireStatus(http.StatusCreated)
+	_, err := e.pool.Exec(ctx, `UPDATE idempotency_keys SET created_at = now() - interval '24 hours' + interval '2 seconds'`)
+	require.NoError(t, err)
+
+	lock, err := e.pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = lock.Exec(ctx, `SELECT 1 FROM idempotency_keys FOR UPDATE`)
+	require.NoError(t, err)
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(4 * time.Second)
+		_ = lock.Commit(ctx)
+		close(released)
+	}()
+	again := e.do("POST", "/v1/tokens", `{"name": "phone"}`, "Idempotency-Key", "expiring")
+	<-released
+	again.requireStatus(http.StatusCreated)
+	require.Empty(t, again.Header.Get("Idempotent-Replayed"), "run again, not replayed")
+	require.NotEqual(t, first.object()["token"], again.object()["token"])
+	require.Equal(t, 3, e.count(`SELECT count(*) FROM tokens`), "the sign-up's token and two phones")
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM idempotency_keys WHERE created_at > now() - interval '1 minute'`), "the key taken over")
+}

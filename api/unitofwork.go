@@ -90,35 +90,49 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 		var held *heldResponse
 		var uow *unitOfWork
 		attempts := 0
-		err = db.InTx(ctx.Context(), s.pool, callerID(ctx.Context()), func(q *db.Queries) error {
-			if attempts++; attempts > 1 {
-				s.metrics.retries.Inc()
-			}
-			if key != nil {
-				claimed, err := q.IdempotencyClaim(ctx.Context(), key.claim())
-				if err != nil {
-					return err
+		for claims := 1; ; claims++ {
+			err = db.InTx(ctx.Context(), s.pool, callerID(ctx.Context()), func(q *db.Queries) error {
+				if attempts++; attempts > 1 {
+					s.metrics.retries.Inc()
 				}
-				if claimed == 0 {
-					return errKeyTaken
+				if key != nil {
+					claimed, err := q.IdempotencyClaim(ctx.Context(), key.claim())
+					if err != nil {
+						return err
+					}
+					if claimed == 0 {
+						return errKeyTaken
+					}
+				} else {
+					// No response to store after the handler: its last
+					// statement may take COMMIT along (db.Queries.Last).
+					q.LastMayCommit()
 				}
-			} else {
-				// No response to store after the handler: its last
-				// statement may take COMMIT along (db.Queries.Last).
-				q.LastMayCommit()
+				uow = &unitOfWork{q: q}
+				held = newHeldResponse(ctx, body)
+				next(huma.WithValue(held, uowKey{}, uow))
+				if held.status < 200 || held.status > 299 {
+					return errRollback
+				}
+				if key != nil {
+					// The last statement now, so COMMIT goes with it.
+					return q.LastMayCommit().Last().IdempotencyStore(ctx.Context(), key.store(held))
+				}
+				return nil
+			})
+			if !errors.Is(err, errKeyTaken) {
+				break
 			}
-			uow = &unitOfWork{q: q}
-			held = newHeldResponse(ctx, body)
-			next(huma.WithValue(held, uowKey{}, uow))
-			if held.status < 200 || held.status > 299 {
-				return errRollback
+			if s.replay(api, ctx, key) {
+				return
 			}
-			if key != nil {
-				// The last statement now, so COMMIT goes with it.
-				return q.LastMayCommit().Last().IdempotencyStore(ctx.Context(), key.store(held))
+			if claims == 2 {
+				s.writeProblem(api, ctx, huma.Error409Conflict("a request with this Idempotency-Key is still running; retry later"))
+				return
 			}
-			return nil
-		})
+			// The claim found the key live and the lookup after it found it
+			// gone: it expired (or was swept) in between. Claim it again.
+		}
 		switch {
 		case err == nil:
 			for _, fn := range uow.afterCommit {
@@ -127,10 +141,6 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 			held.send(ctx)
 		case errors.Is(err, errRollback):
 			held.send(ctx)
-		case errors.Is(err, errKeyTaken):
-			if !s.replay(api, ctx, key) {
-				s.writeProblem(api, ctx, huma.Error409Conflict("a request with this Idempotency-Key is still running; retry later"))
-			}
 		default:
 			s.writeProblem(api, ctx, err)
 		}

@@ -1137,7 +1137,7 @@ type ListProjectsParams struct {
 
 // CreateProjectParams defines parameters for CreateProject.
 type CreateProjectParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1164,7 +1164,7 @@ type UpdateProjectParams struct {
 
 // ArchiveProjectParams defines parameters for ArchiveProject.
 type ArchiveProjectParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1176,7 +1176,7 @@ type ExportProjectMarkdownParams struct {
 
 // UnarchiveProjectParams defines parameters for UnarchiveProject.
 type UnarchiveProjectParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1200,13 +1200,13 @@ type ListTagsParamsSort string
 
 // CreateTagParams defines parameters for CreateTag.
 type CreateTagParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
 // CleanupTagsParams defines parameters for CleanupTags.
 type CleanupTagsParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1230,7 +1230,7 @@ type RenameTagParams struct {
 
 // MergeTagParams defines parameters for MergeTag.
 type MergeTagParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1281,7 +1281,7 @@ type ListTasksParamsPriority string
 
 // CreateTaskParams defines parameters for CreateTask.
 type CreateTaskParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1314,7 +1314,7 @@ type ListCommentsParams struct {
 
 // CreateCommentParams defines parameters for CreateComment.
 type CreateCommentParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1338,13 +1338,13 @@ type UpdateCommentParams struct {
 
 // CompleteTaskParams defines parameters for CompleteTask.
 type CompleteTaskParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
 // AddTaskTagsParams defines parameters for AddTaskTags.
 type AddTaskTagsParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1359,7 +1359,7 @@ type ListTokensParams struct {
 
 // CreateTokenParams defines parameters for CreateToken.
 type CreateTokenParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1377,7 +1377,7 @@ type GetTokenParams struct {
 
 // SignUpParams defines parameters for SignUp.
 type SignUpParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 32 to 255 printable characters; the key stands for the new user's token: send a random one.
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 32 to 255 printable characters; the key stands for the new user's token: send a random one.
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1392,7 +1392,7 @@ type ListWebhooksParams struct {
 
 // CreateWebhookParams defines parameters for CreateWebhook.
 type CreateWebhookParams struct {
-	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422; while the first request runs, 409. 1 to 255 printable characters; send a random one (a UUID, say).
+	// IdempotencyKey Makes the request safe to send again: the first 2xx answer is stored for 24 hours and sent back (with Idempotent-Replayed: true) to a repeat with the same key and body, which changes nothing. The same key with another body answers 422. A repeat sent while the first request runs waits for it and replays its answer (409 if it cannot). 1 to 255 printable characters; send a random one (a UUID, say).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
