@@ -215,11 +215,7 @@ func (s *server) patchProject(ctx context.Context, q *db.Queries, in *ProjectPat
 	// learn whether it clashes, and is rolled back. When it holds, COMMIT
 	// goes with the update.
 	ifMatch := checkIfMatch(in.IfMatch, locked.Version)
-	update := q
-	if ifMatch == nil {
-		update = q.Last()
-	}
-	p, err := update.ProjectUpdate(ctx, db.ProjectUpdateParams{
+	p, err := q.LastIf(ifMatch == nil).ProjectUpdate(ctx, db.ProjectUpdateParams{
 		UserID:         caller(ctx).ID,
 		ID:             in.ID,
 		NameSet:        b.Name.Set,

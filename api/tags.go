@@ -298,11 +298,7 @@ func (s *server) renameTag(ctx context.Context, q *db.Queries, in *TagPatchInput
 	// If-Match fails, the rename still runs, to learn whether it clashes,
 	// and is rolled back. When it holds, COMMIT goes with the rename.
 	ifMatch := checkIfMatch(in.IfMatch, cur.Version)
-	rename := q
-	if ifMatch == nil {
-		rename = q.Last()
-	}
-	row, err := rename.TagRename(ctx, db.TagRenameParams{UserID: userID, ID: in.ID, Name: name})
+	row, err := q.LastIf(ifMatch == nil).TagRename(ctx, db.TagRenameParams{UserID: userID, ID: in.ID, Name: name})
 	if err != nil {
 		return nil, err
 	}

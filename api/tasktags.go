@@ -48,11 +48,7 @@ func (s *server) addTaskTags(ctx context.Context, q *db.Queries, in *TaskTagsAdd
 		// Too many tags (422) answers before an archived project (409), so
 		// the statement runs either way; COMMIT goes with it only where
 		// nothing after it can refuse what it wrote.
-		add := q
-		if !cur.ProjectArchived {
-			add = q.Last()
-		}
-		row, err := add.TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: caller(ctx).ID, TaskID: in.ID, Names: names, MaxTags: maxTagsPerTask})
+		row, err := q.LastIf(!cur.ProjectArchived).TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: caller(ctx).ID, TaskID: in.ID, Names: names, MaxTags: maxTagsPerTask})
 		if err != nil {
 			return err
 		}

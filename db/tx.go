@@ -466,6 +466,16 @@ func (q *Queries) Last() *Queries {
 	return q
 }
 
+// LastIf is Last when last holds, else q: for a write whose last
+// statement is its last only when nothing after it can still refuse (a
+// refusal that must come second runs it uncommitted, then rolls back).
+func (q *Queries) LastIf(last bool) *Queries {
+	if last {
+		return q.Last()
+	}
+	return q
+}
+
 // LastWroteNothing vouches that the statement marked Last wrote nothing,
 // for a statement that refuses in SQL (it writes nothing when a limit
 // would be passed) and leaves the refusal's wording to its caller: the
