@@ -117,6 +117,7 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	}
 	s := &server{opts: opts, log: slog.New(requestLogHandler{opts.Logger.Handler()}), metrics: newMetrics(pool), tokens: newTokenCache(), limits: newRateLimiter(opts.RateLimits), usage: newUsageCache(opts.Quotas), changes: newChangeHub()}
 	s.webhooks = newWebhookDeliverer(opts.Webhooks, nil, s.log)
+	s.metrics.registry.MustRegister(s.changes.reads)
 	if pool != nil {
 		s.pool = db.NewPool(pool, opts.AcquireTimeout, opts.SharedReads)
 		s.webhooks.pool = s.pool

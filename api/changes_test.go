@@ -222,10 +222,7 @@ func TestChangeFeedIsGapFreeUnderConcurrency(t *testing.T) {
 	for round := range rounds {
 		token, userID := e.signUp(fmt.Sprint("writer", round))
 		u := e.as(token)
-		projects := []int64{u.newProject("A"), u.newProject("B")}
-		for _, name := range []string{"t0", "t1", "t2", "t3"} {
-			u.do("POST", "/v1/tags", map[string]any{"name": name}).requireStatus(http.StatusCreated)
-		}
+		projects := seedForWriters(u)
 
 		seen := map[string]change{} // the reader's view: type/id -> latest
 		var done atomic.Bool
@@ -248,93 +245,231 @@ func TestChangeFeedIsGapFreeUnderConcurrency(t *testing.T) {
 			}
 		}()
 
-		var wg sync.WaitGroup
-		for w := range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := rand.New(rand.NewPCG(uint64(round), uint64(w)))
-				var mine []map[string]any
-				for range 6 {
-					switch op := r.IntN(10); {
-					case op < 4 || len(mine) == 0:
-						res := u.do("POST", "/v1/tasks", map[string]any{"project_id": projects[r.IntN(2)], "title": "t", "tags": []string{fmt.Sprint("t", r.IntN(4))}})
-						if res.Code == http.StatusCreated {
-							mine = append(mine, res.object())
-						}
-					case op < 7:
-						u.do("PATCH", taskPath(mine[r.IntN(len(mine))]), map[string]any{"title": fmt.Sprint("p", r.Int())})
-					case op < 9:
-						i := r.IntN(len(mine))
-						u.do("DELETE", taskPath(mine[i]), nil)
-						mine = append(mine[:i], mine[i+1:]...)
-					default:
-						tags := u.do("GET", "/v1/tags", nil).items()
-						if len(tags) >= 2 {
-							u.do("POST", fmt.Sprintf("/v1/tags/%v/merge", tags[0]["id"]), map[string]any{"into": tags[1]["id"]})
-						}
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		writeConcurrently(u, projects, round)
 		done.Store(true)
 		<-readerDone
 
-		// The reader's view against the database, entity by entity.
-		want := map[string]string{}
-		rows, err := e.pool.Query(context.Background(), `
-			SELECT 'task/' || id, title || '|' || array_to_string(tags, ',') FROM task_rows WHERE user_id = $1
-			UNION ALL SELECT 'tag/' || id, name FROM tags WHERE user_id = $1
-			UNION ALL SELECT 'project/' || id, name FROM projects WHERE user_id = $1`, userID)
-		require.NoError(t, err)
-		for rows.Next() {
-			var k, v string
-			require.NoError(t, rows.Scan(&k, &v))
-			want[k] = v
-		}
-		require.NoError(t, rows.Err())
-		got := map[string]string{}
-		for k, c := range seen {
-			if c.Op == "delete" {
-				continue
-			}
-			switch c.Type {
-			case "task":
-				tags := ""
-				for i, tag := range c.Data["tags"].([]any) {
-					if i > 0 {
-						tags += ","
-					}
-					tags += tag.(string)
-				}
-				got[k] = c.Data["title"].(string) + "|" + tags
-			case "tag", "project":
-				got[k] = c.Data["name"].(string)
-			}
-		}
-		if !assert.Equal(t, want, got, "round %d: the reader's view is the database", round) {
-			for k := range want {
-				if want[k] != got[k] {
-					var typ string
-					var id int64
-					fmt.Sscanf(strings.Replace(k, "/", " ", 1), "%s %d", &typ, &id)
-					rows, _ := e.pool.Query(context.Background(), `SELECT xid, id FROM changes WHERE entity_type::text = $1 AND entity_id = $2 ORDER BY xid, id`, typ, id)
-					for rows.Next() {
-						var x, i int64
-						_ = rows.Scan(&x, &i)
-						t.Logf("%s: change at (%d, %d)", k, x, i)
-					}
-					t.Logf("%s: reader saw %+v", k, seen[k])
-				}
-			}
+		if !assertReaderSeesTheDatabase(t, e, userID, seen, fmt.Sprintf("round %d: the reader's view is the database", round)) {
 			for _, h := range history {
 				t.Log(h)
 			}
 			t.FailNow()
 		}
-		t.Logf("round %d: %d entities, the reader agrees", round, len(want))
+		t.Logf("round %d: %d entities, the reader agrees", round, len(seen))
 	}
+}
+
+// seedForWriters gives a user what writeConcurrently writes into: two
+// projects and four tags.
+func seedForWriters(u *env) []int64 {
+	projects := []int64{u.newProject("A"), u.newProject("B")}
+	for _, name := range []string{"t0", "t1", "t2", "t3"} {
+		u.do("POST", "/v1/tags", map[string]any{"name": name}).requireStatus(http.StatusCreated)
+	}
+	return projects
+}
+
+// writeConcurrently runs 64 writers at once, each making six random
+// changes: creates, patches, deletes and tag merges.
+func writeConcurrently(u *env, projects []int64, round int) {
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(round), uint64(w)))
+			var mine []map[string]any
+			for range 6 {
+				switch op := r.IntN(10); {
+				case op < 4 || len(mine) == 0:
+					res := u.do("POST", "/v1/tasks", map[string]any{"project_id": projects[r.IntN(2)], "title": "t", "tags": []string{fmt.Sprint("t", r.IntN(4))}})
+					if res.Code == http.StatusCreated {
+						mine = append(mine, res.object())
+					}
+				case op < 7:
+					u.do("PATCH", taskPath(mine[r.IntN(len(mine))]), map[string]any{"title": fmt.Sprint("p", r.Int())})
+				case op < 9:
+					i := r.IntN(len(mine))
+					u.do("DELETE", taskPath(mine[i]), nil)
+					mine = append(mine[:i], mine[i+1:]...)
+				default:
+					tags := u.do("GET", "/v1/tags", nil).items()
+					if len(tags) >= 2 {
+						u.do("POST", fmt.Sprintf("/v1/tags/%v/merge", tags[0]["id"]), map[string]any{"into": tags[1]["id"]})
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// assertReaderSeesTheDatabase compares a reader's view (type/id -> the
+// latest change it saw) with the user's tasks, tags and projects in the
+// database, entity by entity, and logs each entity's changes where they
+// differ.
+func assertReaderSeesTheDatabase(t *testing.T, e *env, userID int64, seen map[string]change, msg string) bool {
+	t.Helper()
+	want := map[string]string{}
+	rows, err := e.pool.Query(context.Background(), `
+		SELECT 'task/' || id, title || '|' || array_to_string(tags, ',') FROM task_rows WHERE user_id = $1
+		UNION ALL SELECT 'tag/' || id, name FROM tags WHERE user_id = $1
+		UNION ALL SELECT 'project/' || id, name FROM projects WHERE user_id = $1`, userID)
+	require.NoError(t, err)
+	for rows.Next() {
+		var k, v string
+		require.NoError(t, rows.Scan(&k, &v))
+		want[k] = v
+	}
+	require.NoError(t, rows.Err())
+	got := map[string]string{}
+	for k, c := range seen {
+		if c.Op == "delete" || c.Type == "comment" {
+			continue
+		}
+		switch c.Type {
+		case "task":
+			tags := ""
+			for i, tag := range c.Data["tags"].([]any) {
+				if i > 0 {
+					tags += ","
+				}
+				tags += tag.(string)
+			}
+			got[k] = c.Data["title"].(string) + "|" + tags
+		case "tag", "project":
+			got[k] = c.Data["name"].(string)
+		}
+	}
+	if assert.Equal(t, want, got, msg) {
+		return true
+	}
+	for k := range want {
+		if want[k] != got[k] {
+			var typ string
+			var id int64
+			fmt.Sscanf(strings.Replace(k, "/", " ", 1), "%s %d", &typ, &id)
+			rows, _ := e.pool.Query(context.Background(), `SELECT xid, id FROM changes WHERE entity_type::text = $1 AND entity_id = $2 ORDER BY xid, id`, typ, id)
+			for rows.Next() {
+				var x, i int64
+				_ = rows.Scan(&x, &i)
+				t.Logf("%s: change at (%d, %d)", k, x, i)
+			}
+			t.Logf("%s: reader saw %+v", k, seen[k])
+		}
+	}
+	return false
+}
+
+// Streams take their events from the process's poller while they keep
+// up, and read the log themselves when they do not: either way a stream
+// that follows 64 concurrent writers ends with the database's state. One
+// stream is open before the writers start; a second opens while they
+// write, from the same cursor, so it starts pages behind the poller.
+func TestChangeStreamIsGapFreeUnderConcurrency(t *testing.T) {
+	e := setup(t, func(o *api.Options) { o.StreamPoll = 5 * time.Millisecond })
+	srv := newHTTPServer(t, e)
+	rounds := 5
+	if testing.Short() {
+		rounds = 2
+	}
+	for round := range rounds {
+		token, userID := e.signUp(fmt.Sprint("streamed", round))
+		u := e.as(token)
+		projects := seedForWriters(u)
+		start := u.do("GET", "/v1/changes/cursor", nil).object()["cursor"].(string)
+		// Everything before start, as the feed gives it.
+		before := map[string]change{}
+		for cursor := ""; ; {
+			p := u.changes(cursor, 1000)
+			for _, c := range p.Items {
+				before[fmt.Sprintf("%s/%d", c.Type, c.ID)] = c
+			}
+			if cursor = p.NextCursor; !p.HasMore {
+				break
+			}
+		}
+
+		early := openStream(t, srv, token, "?since="+url.QueryEscape(start), "")
+		views := make([]map[string]change, 2)
+		errs := make([]error, 2)
+		var readers sync.WaitGroup
+		follow := func(i int, s *stream) {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				views[i], errs[i] = s.collectUntil(fmt.Sprint("end of round ", round), 30*time.Second)
+			}()
+		}
+		follow(0, early)
+		var late *stream
+		writersDone := make(chan struct{})
+		go func() {
+			defer close(writersDone)
+			writeConcurrently(u, projects, round)
+		}()
+		// Late enough that its first page (100 entities) does not reach
+		// the poller's position.
+		for n := 0; n < 250; time.Sleep(5 * time.Millisecond) {
+			require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM changes WHERE user_id = $1`, userID).Scan(&n))
+		}
+		late = openStream(t, srv, token, "?since="+url.QueryEscape(start), "")
+		follow(1, late)
+		<-writersDone
+		// Committed after every writer's change, so it comes after all of
+		// them on a stream.
+		u.newProject(fmt.Sprint("end of round ", round))
+		readers.Wait()
+		early.close()
+		late.close()
+
+		for i, view := range views {
+			require.NoError(t, errs[i], "stream %d", i)
+			for k, c := range before {
+				if _, ok := view[k]; !ok {
+					view[k] = c
+				}
+			}
+			if !assertReaderSeesTheDatabase(t, e, userID, view, fmt.Sprintf("round %d, stream %d: what the stream told is the database", round, i)) {
+				t.FailNow()
+			}
+		}
+		t.Logf("round %d: both streams agree with the database (%d entities)", round, len(views[0]))
+	}
+}
+
+// A stream that keeps up reads nothing itself: the poller's one read
+// serves every stream of the process.
+func TestChangeStreamsTakeTheirEventsFromThePoller(t *testing.T) {
+	e := setup(t)
+	srv := newHTTPServer(t, e)
+	type follower struct {
+		u       *env
+		project int64
+		s       *stream
+	}
+	var fs []follower
+	for i := range 4 {
+		token, _ := e.signUp(fmt.Sprint("follower", i))
+		u := e.as(token)
+		f := follower{u: u, project: u.newProject("P")}
+		start := u.do("GET", "/v1/changes/cursor", nil).object()["cursor"].(string)
+		f.s = openStream(t, srv, token, "?since="+url.QueryEscape(start), "")
+		defer f.s.close()
+		fs = append(fs, f)
+	}
+	readsBefore := e.metric(`taskd_change_log_reads_total{by="stream"}`)
+	pollerBefore := e.metric(`taskd_change_log_reads_total{by="poller"}`)
+	const writes = 24
+	for i := range writes {
+		f := fs[i%len(fs)]
+		title := fmt.Sprint("task ", i)
+		f.u.newTask(map[string]any{"project_id": f.project, "title": title})
+		require.Equal(t, title, f.s.next(t).Data.Data["title"], "each stream has its own user's change")
+	}
+	reads := e.metric(`taskd_change_log_reads_total{by="stream"}`) - readsBefore
+	assert.Less(t, reads, float64(writes)/4, "streams read the log themselves %v times for %d changes", reads, writes)
+	assert.Greater(t, e.metric(`taskd_change_log_reads_total{by="poller"}`), pollerBefore, "the poller read the log")
 }
 
 // sseEvent is one Server-Sent Event.
@@ -431,6 +566,39 @@ func openStream(t *testing.T, srv *httptest.Server, token, query, lastEventID st
 }
 
 func (s *stream) close() { s.cancel(); s.res.Body.Close() }
+
+// collectUntil reads events until one whose data has the name marker,
+// keeping each entity's latest (type/id -> change). It does not fail the
+// test itself, so that it can run in its own goroutine.
+func (s *stream) collectUntil(marker string, timeout time.Duration) (map[string]change, error) {
+	seen := map[string]change{}
+	deadline := time.After(timeout)
+	var ev sseEvent
+	for {
+		select {
+		case line, ok := <-s.lines:
+			if !ok {
+				return seen, fmt.Errorf("the stream ended before %q", marker)
+			}
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = strings.TrimPrefix(line, "id: ")
+			case strings.HasPrefix(line, "data: "):
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev.Data); err != nil {
+					return seen, err
+				}
+			case line == "" && ev.ID != "":
+				seen[fmt.Sprintf("%s/%d", ev.Data.Type, ev.Data.ID)] = ev.Data
+				if ev.Data.Data["name"] == marker {
+					return seen, nil
+				}
+				ev = sseEvent{}
+			}
+		case <-deadline:
+			return seen, fmt.Errorf("no %q within %s", marker, timeout)
+		}
+	}
+}
 
 // next returns the next event, skipping comment lines.
 func (s *stream) next(t *testing.T) sseEvent {

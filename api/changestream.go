@@ -15,6 +15,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	gojson "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"taskd/db"
 )
@@ -26,32 +27,77 @@ const changeStreamPath = "/v1/changes/stream"
 // defaultHeartbeat keeps idle streams (and the proxies in between) open.
 const defaultHeartbeat = 15 * time.Second
 
-// defaultStreamPoll is how often a process looks for changes to wake its
-// streams with: the commit-to-event latency is at most about this.
+// defaultStreamPoll is how often a process looks for changes for its
+// streams while none come (a quarter of it while they do): the
+// commit-to-event latency is at most about this.
 const defaultStreamPoll = 40 * time.Millisecond
 
-// changeHub wakes this process's streams when their users' changes reach
-// the log, however many streams there are: a stream costs memory, not a
-// database connection or a query of its own while nothing happens. One
-// poller per process reads, every defaultStreamPoll, which users have
-// changes past the horizon it last saw (one indexed statement, through
-// the pool, so it works behind a transaction pooler too), and wakes only
-// their streams; each stream then reads the log from its own position,
-// so a merged wake-up loses nothing. Writes send no NOTIFY for this:
+// changeHub hands this process's streams their users' changes as they
+// reach the log, however many streams there are: a stream costs memory,
+// not a database connection or a query of its own while nothing happens.
+// One poller per process reads, every defaultStreamPoll, every user's
+// changes past the position it last reached (ChangesFanOut: one indexed
+// statement through the pool, so it works behind a transaction pooler
+// too), and hands each user's share, as encoded events, to that user's
+// streams; a stream that is caught up writes them without a read of its
+// own. A stream that is not (it started, fell behind or overflowed)
+// reads the log from its own position instead, as GET /v1/changes does,
+// so nothing is lost either way. Writes send no NOTIFY for this:
 // PostgreSQL makes notifying transactions commit one at a time.
 type changeHub struct {
-	mu        sync.Mutex
-	streams   map[int64]map[*changeSub]struct{}
+	mu      sync.Mutex
+	streams map[int64]map[*changeSub]struct{}
+	// at is the poller's position: it has handed out every change
+	// before it. handed is, for each user with streams, the latest
+	// position of theirs the poller has handed out since it started (or
+	// at when their first stream subscribed): a stream that has written
+	// everything up to it can take the poller's next batch as it is.
+	at        changePosition
+	handed    map[int64]changePosition
 	listening atomic.Bool // the poller is current; streams poll themselves while it is not
+	reads     *prometheus.CounterVec
 }
 
+// changeSub is one stream: the poller queues its batches and wakes it.
 type changeSub struct {
 	wake  chan struct{}
 	token string // the hash of the stream's token
+
+	mu       sync.Mutex
+	batches  []changeBatch
+	overflow bool // more batches came than a stream may queue: it reads instead
 }
 
+// changeBatch is one poller read's share of one user: every change of
+// theirs after from, up to to, each entity once at its latest change, as
+// the user's page from from would give it.
+type changeBatch struct {
+	from, to changePosition
+	events   []changeEvent
+}
+
+type changeEvent struct {
+	at   changePosition
+	text string // the whole Server-Sent Event
+}
+
+// maxQueuedBatches bounds a slow stream's queue: past it, the stream
+// drops its batches and reads the log itself.
+const maxQueuedBatches = 64
+
+// fanOutRows is the most changes the poller reads at once; it reads on
+// at once after a full page.
+const fanOutRows = 1000
+
 func newChangeHub() *changeHub {
-	return &changeHub{streams: map[int64]map[*changeSub]struct{}{}}
+	return &changeHub{
+		streams: map[int64]map[*changeSub]struct{}{},
+		handed:  map[int64]changePosition{},
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "taskd_change_log_reads_total",
+			Help: "Reads of the change log for streams: by the process's poller for all of them, or by a stream that was not caught up.",
+		}, []string{"by"}),
+	}
 }
 
 func (h *changeHub) subscribe(user int64, tokenHash []byte) (*changeSub, func()) {
@@ -59,6 +105,9 @@ func (h *changeHub) subscribe(user int64, tokenHash []byte) (*changeSub, func())
 	h.mu.Lock()
 	if h.streams[user] == nil {
 		h.streams[user] = map[*changeSub]struct{}{}
+		// The poller has not looked at this user's changes for anyone:
+		// it vouches only for what comes after its position.
+		h.handed[user] = h.at
 	}
 	h.streams[user][sub] = struct{}{}
 	h.mu.Unlock()
@@ -67,6 +116,7 @@ func (h *changeHub) subscribe(user int64, tokenHash []byte) (*changeSub, func())
 		delete(h.streams[user], sub)
 		if len(h.streams[user]) == 0 {
 			delete(h.streams, user)
+			delete(h.handed, user)
 		}
 		h.mu.Unlock()
 	}
@@ -79,15 +129,28 @@ func (s *changeSub) poke() {
 	}
 }
 
-// wake wakes the streams of user; wakeWhere those that match.
-func (h *changeHub) wake(user int64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for sub := range h.streams[user] {
-		sub.poke()
+func (s *changeSub) queue(b changeBatch) {
+	s.mu.Lock()
+	if len(s.batches) < maxQueuedBatches {
+		s.batches = append(s.batches, b)
+	} else {
+		s.batches, s.overflow = nil, true
 	}
+	s.mu.Unlock()
+	s.poke()
 }
 
+// take empties the queue; ok is false when it overflowed since the last
+// take.
+func (s *changeSub) take() (batches []changeBatch, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	batches, ok = s.batches, !s.overflow
+	s.batches, s.overflow = nil, false
+	return batches, ok
+}
+
+// wakeWhere wakes the streams that match.
 func (h *changeHub) wakeWhere(match func(*changeSub) bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -100,37 +163,108 @@ func (h *changeHub) wakeWhere(match func(*changeSub) bool) {
 	}
 }
 
-// poll follows the log until ctx ends, waking the streams of every user
-// whose changes pass the horizon. It starts at the horizon: streams read
-// what came before on their own.
+// poll follows the log until ctx ends, handing every user's changes to
+// their streams. It starts at the horizon: streams read what came before
+// on their own.
 func (h *changeHub) poll(ctx context.Context, pool *db.Pool, every time.Duration, log *slog.Logger) {
-	pos := changePosition{Xid: math.MaxInt64} // the first read only learns the horizon
-	started := false
+	h.mu.Lock()
+	h.at = changePosition{Xid: math.MaxInt64} // the first read only learns the horizon
+	h.mu.Unlock()
 	for ctx.Err() == nil {
-		rows, err := db.New(pool).ChangesTouched(ctx, db.ChangesTouchedParams{AfterXid: pos.Xid, AfterID: pos.ID})
+		h.mu.Lock()
+		at := h.at
+		h.mu.Unlock()
+		h.reads.WithLabelValues("poller").Inc()
+		rows, err := db.New(pool).ChangesFanOut(ctx, db.ChangesFanOutParams{AfterXid: at.Xid, AfterID: at.ID, MaxRows: fanOutRows + 1})
+		full, found := false, false
 		switch {
 		case err != nil && ctx.Err() == nil:
 			if h.listening.Swap(false) {
 				log.Warn("following the change log failed; streams read it every second until it is back", "err", err)
 			}
 		case err == nil:
-			for _, r := range rows {
-				if r.UserID != nil && started {
-					h.wake(*r.UserID)
-				}
-			}
-			if next := horizonPosition(0, rows[0].Horizon); !started || pos.before(next) {
-				pos = next
-			}
-			started = true
+			full, found = h.fanOut(at, rows)
 			h.listening.Store(true)
+		}
+		if full {
+			continue
+		}
+		// While changes come, sooner: a read that finds some costs about
+		// what the streams' own reads would, and an idle one little.
+		wait := every
+		if found {
+			wait = every / 4
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(every):
+		case <-time.After(wait):
 		}
 	}
 	h.listening.Store(false)
+}
+
+// fanOut hands the page read after at to the streams of its users and
+// moves the poller past it; it tells whether the page was full and
+// whether it held any change.
+func (h *changeHub) fanOut(at changePosition, rows []db.ChangesFanOutRow) (full, found bool) {
+	horizon := rows[0].Horizon
+	if rows[0].EntityType == nil {
+		rows = rows[:0]
+	}
+	if full = len(rows) > fanOutRows; full {
+		rows = rows[:fanOutRows]
+	}
+	found = len(rows) > 0
+	next := at
+	if full {
+		last := rows[len(rows)-1]
+		next = changePosition{Xid: *last.Xid, ID: *last.ID}
+	} else if h := horizonPosition(0, horizon); at.Xid == math.MaxInt64 || at.before(h) {
+		next = h
+	}
+
+	// Encoded once per user, outside the lock, for users with streams.
+	h.mu.Lock()
+	byUser := map[int64][]changeEvent{}
+	for _, r := range rows {
+		if _, ok := h.streams[*r.UserID]; ok {
+			byUser[*r.UserID] = nil
+		}
+	}
+	h.mu.Unlock()
+	if at.Xid != math.MaxInt64 {
+		for _, r := range rows {
+			user := *r.UserID
+			if events, ok := byUser[user]; ok {
+				pos := changePosition{User: user, Xid: *r.Xid, ID: *r.ID}
+				byUser[user] = append(events, changeEvent{at: pos, text: encodeChangeEvent(pos, changeFromRow(db.ChangesPageRow(r)))})
+			}
+		}
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for user, events := range byUser {
+		subs := h.streams[user]
+		if len(subs) == 0 || len(events) == 0 {
+			continue
+		}
+		b := changeBatch{from: h.handed[user], to: next, events: events}
+		b.to.User = user
+		h.handed[user] = events[len(events)-1].at
+		for sub := range subs {
+			sub.queue(b)
+		}
+	}
+	h.at = next
+	return full, found
+}
+
+// encodeChangeEvent is one change as a Server-Sent Event: its id is the
+// position to resume after it.
+func encodeChangeEvent(at changePosition, c Change) string {
+	data, _ := gojson.Marshal(c)
+	return fmt.Sprintf("id: %s\nevent: change\ndata: %s\n\n", at.encode(), data)
 }
 
 type ChangeStreamInput struct {
@@ -171,6 +305,7 @@ func (s *server) streamChanges(ctx context.Context, in *ChangeStreamInput) (*hum
 	// problem, not a broken stream.
 	hash, _ := ctx.Value(tokenHashKey{}).([]byte)
 	sub, unsubscribe := s.changes.subscribe(user, hash)
+	s.changes.reads.WithLabelValues("stream").Inc()
 	first, err := s.changesAfter(ctx, pos, 100)
 	if err != nil {
 		unsubscribe()
@@ -195,25 +330,26 @@ func (s *server) followChanges(ctx context.Context, w io.Writer, sub *changeSub,
 	defer heartbeat.Stop()
 
 	write := func(text string) bool {
-		if _, err := io.WriteString(w, text); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
+		_, err := io.WriteString(w, text)
+		return err == nil
 	}
-	if !write(": stream of changes\n\n") {
+	flush := func() bool { return rc.Flush() == nil }
+	if !write(": stream of changes\n\n") || !flush() {
 		return
 	}
 	for {
 		for i, c := range page.Items {
-			data, _ := gojson.Marshal(c)
-			if !write(fmt.Sprintf("id: %s\nevent: change\ndata: %s\n\n", page.positions[i].encode(), data)) {
+			if !write(encodeChangeEvent(page.positions[i], c)) {
 				return
 			}
+		}
+		if len(page.Items) > 0 && !flush() {
+			return
 		}
 		pos := page.next
 		// When to look again without a wake-up: at once while pages are
 		// full, soon while changes wait behind an older transaction, every
-		// second while notifications are down.
+		// second while the poller is down.
 		var again <-chan time.Time
 		switch {
 		case page.HasMore:
@@ -229,7 +365,7 @@ func (s *server) followChanges(ctx context.Context, w io.Writer, sub *changeSub,
 		case <-s.opts.ShuttingDown:
 			return
 		case <-heartbeat.C:
-			if !write(": keep-alive\n\n") || !s.tokenStillValid(ctx, tokenHash) {
+			if !write(": keep-alive\n\n") || !flush() || !s.tokenStillValid(ctx, tokenHash) {
 				return
 			}
 			// Nothing to read: the poller wakes the stream when there is
@@ -238,11 +374,29 @@ func (s *server) followChanges(ctx context.Context, w io.Writer, sub *changeSub,
 			page = changePage{next: pos, heldBack: page.heldBack}
 			continue
 		case <-sub.wake:
+			if !s.tokenStillValid(ctx, tokenHash) {
+				return
+			}
+			// A wake-up without batches only asked for the token check.
+			if batches, ok := sub.take(); ok {
+				var caughtUp, written bool
+				if pos, caughtUp, written = writeBatches(write, pos, batches); written && !flush() {
+					return
+				}
+				if caughtUp {
+					page = changePage{next: pos}
+					continue
+				}
+			}
 		case <-again:
+			if !s.tokenStillValid(ctx, tokenHash) {
+				return
+			}
 		}
-		if !s.tokenStillValid(ctx, tokenHash) {
-			return
-		}
+		// Behind the poller (or no poller): read from pos. The read comes
+		// after every batch queued so far, so those can go.
+		sub.take()
+		s.changes.reads.WithLabelValues("stream").Inc()
 		var err error
 		page, err = s.changesAfter(ctx, pos, 100)
 		if err != nil {
@@ -262,6 +416,32 @@ func (s *server) followChanges(ctx context.Context, w io.Writer, sub *changeSub,
 			}
 		}
 	}
+}
+
+// writeBatches writes the poller's batches to a stream that has written
+// everything up to pos, and answers the stream's new position. A batch
+// needs the stream to have written everything up to its from; when it has
+// not, caughtUp is false and pos is where the stream must read from
+// itself. An event at or before pos was written already (the stream read
+// past it), so it is not written again.
+func writeBatches(write func(string) bool, pos changePosition, batches []changeBatch) (_ changePosition, caughtUp, written bool) {
+	for _, b := range batches {
+		if pos.before(b.from) {
+			return pos, false, written
+		}
+		for _, ev := range b.events {
+			if pos.before(ev.at) {
+				if !write(ev.text) {
+					return pos, false, written
+				}
+				written = true
+			}
+		}
+		if pos.before(b.to) {
+			pos = b.to
+		}
+	}
+	return pos, true, written
 }
 
 // tokenStillValid tells a stream whether its token still stands (from

@@ -61,10 +61,19 @@ func race(t *testing.T, prepare func(i int) raceRound) {
 
 // retries is how many write transactions the server ran again.
 func retries(e *env) int {
+	return int(e.metric("taskd_tx_retries_total"))
+}
+
+// metric is the value of one series of GET /metrics, named as its line
+// starts (labels included); 0 while the series has no line.
+func (e *env) metric(series string) float64 {
 	e.t.Helper()
-	m := regexp.MustCompile(`(?m)^taskd_tx_retries_total (\d+)$`).FindStringSubmatch(e.as("").do("GET", "/metrics", nil).Text())
-	require.Len(e.t, m, 2)
-	n, err := strconv.Atoi(m[1])
+	text := e.as("").do("GET", "/metrics", nil).requireStatus(http.StatusOK).Text()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(text)
+	if m == nil {
+		return 0
+	}
+	n, err := strconv.ParseFloat(m[1], 64)
 	require.NoError(e.t, err)
 	return n
 }

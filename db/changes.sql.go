@@ -10,6 +10,130 @@ import (
 	"time"
 )
 
+const changesFanOut = `-- name: ChangesFanOut :many
+WITH horizon AS (
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
+), latest AS (
+    SELECT DISTINCT ON (c.user_id, c.entity_type, c.entity_id) c.user_id, c.entity_type, c.entity_id, c.xid, c.id, c.changed_at
+    FROM changes c
+    WHERE (c.xid, c.id) > ($1::bigint, $2::bigint)
+      AND c.xid < (SELECT xmin FROM horizon)
+    ORDER BY c.user_id, c.entity_type, c.entity_id, c.xid DESC, c.id DESC
+), page AS (
+    SELECT user_id, entity_type, entity_id, xid, id, changed_at FROM latest ORDER BY xid, id LIMIT $3
+)
+SELECT page.user_id, page.entity_type, page.entity_id, page.xid, page.id, page.changed_at,
+       horizon.xmin::bigint AS horizon,
+       (SELECT pruned_xid FROM change_log)::bigint AS pruned_xid,
+       false::bool AS held_back,
+       p.name AS project_name, p.description AS project_description, p.color AS project_color,
+       p.archived_at AS project_archived_at, p.version AS project_version,
+       p.created_at AS project_created_at, p.updated_at AS project_updated_at,
+       CASE WHEN t.id IS NULL THEN NULL ELSE ROW(t.*)::task_rows END AS task,
+       g.name AS tag_name, g.version AS tag_version, g.created_at AS tag_created_at,
+       (SELECT count(*) FROM task_tags tt WHERE tt.user_id = g.user_id AND tt.tag_id = g.id) AS tag_task_count,
+       cm.task_id AS comment_task_id, cm.content AS comment_content, cm.version AS comment_version,
+       cm.created_at AS comment_created_at, cm.updated_at AS comment_updated_at
+FROM horizon
+LEFT JOIN page ON true
+LEFT JOIN projects p ON page.entity_type = 'project' AND p.user_id = page.user_id AND p.id = page.entity_id
+LEFT JOIN task_rows t ON page.entity_type = 'task' AND t.user_id = page.user_id AND t.id = page.entity_id
+LEFT JOIN tags g ON page.entity_type = 'tag' AND g.user_id = page.user_id AND g.id = page.entity_id
+LEFT JOIN comments cm ON page.entity_type = 'comment' AND cm.user_id = page.user_id AND cm.id = page.entity_id
+ORDER BY page.xid, page.id
+`
+
+type ChangesFanOutParams struct {
+	AfterXid int64
+	AfterID  int64
+	MaxRows  int32
+}
+
+type ChangesFanOutRow struct {
+	UserID             *int64
+	EntityType         *ChangeEntity
+	EntityID           *int64
+	Xid                *int64
+	ID                 *int64
+	ChangedAt          *time.Time
+	Horizon            int64
+	PrunedXid          int64
+	HeldBack           bool
+	ProjectName        *string
+	ProjectDescription *string
+	ProjectColor       *string
+	ProjectArchivedAt  *time.Time
+	ProjectVersion     *int64
+	ProjectCreatedAt   *time.Time
+	ProjectUpdatedAt   *time.Time
+	Task               *TaskRow
+	TagName            *string
+	TagVersion         *int64
+	TagCreatedAt       *time.Time
+	TagTaskCount       int64
+	CommentTaskID      *int64
+	CommentContent     *string
+	CommentVersion     *int64
+	CommentCreatedAt   *time.Time
+	CommentUpdatedAt   *time.Time
+}
+
+// ChangesFanOut is what each process's stream poller reads: ChangesPage
+// for every user at once (each user's changes after the position and
+// below the horizon, each entity once per user at its latest change, in
+// the order of those changes, with the entity as its GET shows it now),
+// so that the streams that are caught up take their events from it
+// rather than each reading the log again. Its columns are ChangesPage's,
+// in the same order, so that one mapping serves both (a row converts to
+// db.ChangesPageRow); held_back is false, since the poller itself reads
+// on past the horizon at its next turn.
+func (q *Queries) ChangesFanOut(ctx context.Context, arg ChangesFanOutParams) ([]ChangesFanOutRow, error) {
+	rows, err := q.db.Query(ctx, changesFanOut, arg.AfterXid, arg.AfterID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ChangesFanOutRow{}
+	for rows.Next() {
+		var i ChangesFanOutRow
+		if err := rows.Scan(
+			&i.UserID,
+			&i.EntityType,
+			&i.EntityID,
+			&i.Xid,
+			&i.ID,
+			&i.ChangedAt,
+			&i.Horizon,
+			&i.PrunedXid,
+			&i.HeldBack,
+			&i.ProjectName,
+			&i.ProjectDescription,
+			&i.ProjectColor,
+			&i.ProjectArchivedAt,
+			&i.ProjectVersion,
+			&i.ProjectCreatedAt,
+			&i.ProjectUpdatedAt,
+			&i.Task,
+			&i.TagName,
+			&i.TagVersion,
+			&i.TagCreatedAt,
+			&i.TagTaskCount,
+			&i.CommentTaskID,
+			&i.CommentContent,
+			&i.CommentVersion,
+			&i.CommentCreatedAt,
+			&i.CommentUpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const changesHorizon = `-- name: ChangesHorizon :one
 WITH horizon AS (
     SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
@@ -40,16 +164,16 @@ const changesPage = `-- name: ChangesPage :many
 WITH horizon AS (
     SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
 ), latest AS (
-    SELECT DISTINCT ON (c.entity_type, c.entity_id) c.entity_type, c.entity_id, c.xid, c.id, c.changed_at
+    SELECT DISTINCT ON (c.entity_type, c.entity_id) c.user_id, c.entity_type, c.entity_id, c.xid, c.id, c.changed_at
     FROM changes c
     WHERE c.user_id = $1
       AND (c.xid, c.id) > ($2::bigint, $3::bigint)
       AND c.xid < (SELECT xmin FROM horizon)
     ORDER BY c.entity_type, c.entity_id, c.xid DESC, c.id DESC
 ), page AS (
-    SELECT entity_type, entity_id, xid, id, changed_at FROM latest ORDER BY xid, id LIMIT $4
+    SELECT user_id, entity_type, entity_id, xid, id, changed_at FROM latest ORDER BY xid, id LIMIT $4
 )
-SELECT page.entity_type, page.entity_id, page.xid, page.id, page.changed_at,
+SELECT page.user_id, page.entity_type, page.entity_id, page.xid, page.id, page.changed_at,
        horizon.xmin::bigint AS horizon,
        (SELECT pruned_xid FROM change_log)::bigint AS pruned_xid,
        EXISTS (SELECT 1 FROM changes h WHERE h.user_id = $1 AND h.xid >= (SELECT xmin FROM horizon))::bool AS held_back,
@@ -78,6 +202,7 @@ type ChangesPageParams struct {
 }
 
 type ChangesPageRow struct {
+	UserID             *int64
 	EntityType         *ChangeEntity
 	EntityID           *int64
 	Xid                *int64
@@ -138,6 +263,7 @@ func (q *Queries) ChangesPage(ctx context.Context, arg ChangesPageParams) ([]Cha
 	for rows.Next() {
 		var i ChangesPageRow
 		if err := rows.Scan(
+			&i.UserID,
 			&i.EntityType,
 			&i.EntityID,
 			&i.Xid,
@@ -206,50 +332,4 @@ func (q *Queries) ChangesPrune(ctx context.Context, before time.Time) (int64, er
 	var count int64
 	err := row.Scan(&count)
 	return count, err
-}
-
-const changesTouched = `-- name: ChangesTouched :many
-WITH horizon AS (
-    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
-), touched AS (
-    SELECT DISTINCT c.user_id FROM changes c
-    WHERE (c.xid, c.id) > ($1::bigint, $2::bigint)
-      AND c.xid < (SELECT xmin FROM horizon)
-)
-SELECT horizon.xmin::bigint AS horizon, touched.user_id
-FROM horizon LEFT JOIN touched ON true
-`
-
-type ChangesTouchedParams struct {
-	AfterXid int64
-	AfterID  int64
-}
-
-type ChangesTouchedRow struct {
-	Horizon int64
-	UserID  *int64
-}
-
-// ChangesTouched is what each process's stream poller reads: the users
-// with changes after the position (after_xid, after_id) and below the
-// horizon, and the horizon itself, from one snapshot (an empty result is
-// one row with a NULL user).
-func (q *Queries) ChangesTouched(ctx context.Context, arg ChangesTouchedParams) ([]ChangesTouchedRow, error) {
-	rows, err := q.db.Query(ctx, changesTouched, arg.AfterXid, arg.AfterID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ChangesTouchedRow{}
-	for rows.Next() {
-		var i ChangesTouchedRow
-		if err := rows.Scan(&i.Horizon, &i.UserID); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }

@@ -20,7 +20,7 @@
 WITH horizon AS (
     SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
 ), latest AS (
-    SELECT DISTINCT ON (c.entity_type, c.entity_id) c.entity_type, c.entity_id, c.xid, c.id, c.changed_at
+    SELECT DISTINCT ON (c.entity_type, c.entity_id) c.user_id, c.entity_type, c.entity_id, c.xid, c.id, c.changed_at
     FROM changes c
     WHERE c.user_id = @user_id
       AND (c.xid, c.id) > (@after_xid::bigint, @after_id::bigint)
@@ -29,7 +29,7 @@ WITH horizon AS (
 ), page AS (
     SELECT * FROM latest ORDER BY xid, id LIMIT @max_rows
 )
-SELECT page.entity_type, page.entity_id, page.xid, page.id, page.changed_at,
+SELECT page.user_id, page.entity_type, page.entity_id, page.xid, page.id, page.changed_at,
        horizon.xmin::bigint AS horizon,
        (SELECT pruned_xid FROM change_log)::bigint AS pruned_xid,
        EXISTS (SELECT 1 FROM changes h WHERE h.user_id = @user_id AND h.xid >= (SELECT xmin FROM horizon))::bool AS held_back,
@@ -87,17 +87,43 @@ WITH cutoff AS (
 )
 SELECT count(*) FROM gone;
 
--- ChangesTouched is what each process's stream poller reads: the users
--- with changes after the position (after_xid, after_id) and below the
--- horizon, and the horizon itself, from one snapshot (an empty result is
--- one row with a NULL user).
--- name: ChangesTouched :many
+-- ChangesFanOut is what each process's stream poller reads: ChangesPage
+-- for every user at once (each user's changes after the position and
+-- below the horizon, each entity once per user at its latest change, in
+-- the order of those changes, with the entity as its GET shows it now),
+-- so that the streams that are caught up take their events from it
+-- rather than each reading the log again. Its columns are ChangesPage's,
+-- in the same order, so that one mapping serves both (a row converts to
+-- db.ChangesPageRow); held_back is false, since the poller itself reads
+-- on past the horizon at its next turn.
+-- name: ChangesFanOut :many
 WITH horizon AS (
     SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
-), touched AS (
-    SELECT DISTINCT c.user_id FROM changes c
+), latest AS (
+    SELECT DISTINCT ON (c.user_id, c.entity_type, c.entity_id) c.user_id, c.entity_type, c.entity_id, c.xid, c.id, c.changed_at
+    FROM changes c
     WHERE (c.xid, c.id) > (@after_xid::bigint, @after_id::bigint)
       AND c.xid < (SELECT xmin FROM horizon)
+    ORDER BY c.user_id, c.entity_type, c.entity_id, c.xid DESC, c.id DESC
+), page AS (
+    SELECT * FROM latest ORDER BY xid, id LIMIT @max_rows
 )
-SELECT horizon.xmin::bigint AS horizon, touched.user_id
-FROM horizon LEFT JOIN touched ON true;
+SELECT page.user_id, page.entity_type, page.entity_id, page.xid, page.id, page.changed_at,
+       horizon.xmin::bigint AS horizon,
+       (SELECT pruned_xid FROM change_log)::bigint AS pruned_xid,
+       false::bool AS held_back,
+       p.name AS project_name, p.description AS project_description, p.color AS project_color,
+       p.archived_at AS project_archived_at, p.version AS project_version,
+       p.created_at AS project_created_at, p.updated_at AS project_updated_at,
+       CASE WHEN t.id IS NULL THEN NULL ELSE ROW(t.*)::task_rows END AS task,
+       g.name AS tag_name, g.version AS tag_version, g.created_at AS tag_created_at,
+       (SELECT count(*) FROM task_tags tt WHERE tt.user_id = g.user_id AND tt.tag_id = g.id) AS tag_task_count,
+       cm.task_id AS comment_task_id, cm.content AS comment_content, cm.version AS comment_version,
+       cm.created_at AS comment_created_at, cm.updated_at AS comment_updated_at
+FROM horizon
+LEFT JOIN page ON true
+LEFT JOIN projects p ON page.entity_type = 'project' AND p.user_id = page.user_id AND p.id = page.entity_id
+LEFT JOIN task_rows t ON page.entity_type = 'task' AND t.user_id = page.user_id AND t.id = page.entity_id
+LEFT JOIN tags g ON page.entity_type = 'tag' AND g.user_id = page.user_id AND g.id = page.entity_id
+LEFT JOIN comments cm ON page.entity_type = 'comment' AND cm.user_id = page.user_id AND cm.id = page.entity_id
+ORDER BY page.xid, page.id;
