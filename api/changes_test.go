@@ -438,8 +438,8 @@ func TestChangeStreamIsGapFreeUnderConcurrency(t *testing.T) {
 	}
 }
 
-// A stream that keeps up reads nothing itself: the poller's one read
-// serves every stream of the process.
+// A stream that keeps up reads the log itself hardly at all: the
+// poller's one read serves every stream of the process.
 func TestChangeStreamsTakeTheirEventsFromThePoller(t *testing.T) {
 	e := setup(t)
 	srv := newHTTPServer(t, e)
@@ -460,15 +460,18 @@ func TestChangeStreamsTakeTheirEventsFromThePoller(t *testing.T) {
 	}
 	readsBefore := e.metric(`taskd_change_log_reads_total{by="stream"}`)
 	pollerBefore := e.metric(`taskd_change_log_reads_total{by="poller"}`)
-	const writes = 24
+	const writes = 40
 	for i := range writes {
 		f := fs[i%len(fs)]
 		title := fmt.Sprint("task ", i)
 		f.u.newTask(map[string]any{"project_id": f.project, "title": title})
 		require.Equal(t, title, f.s.next(t).Data.Data["title"], "each stream has its own user's change")
 	}
+	// Each stream reads once more, past the poller's first batch for its
+	// user (the poller vouches for a user only from then on); a change
+	// held back behind another test's transaction may cost one more.
 	reads := e.metric(`taskd_change_log_reads_total{by="stream"}`) - readsBefore
-	assert.Less(t, reads, float64(writes)/4, "streams read the log themselves %v times for %d changes", reads, writes)
+	assert.LessOrEqual(t, reads, float64(len(fs)+3), "streams read the log themselves %v times for %d changes", reads, writes)
 	assert.Greater(t, e.metric(`taskd_change_log_reads_total{by="poller"}`), pollerBefore, "the poller read the log")
 }
 

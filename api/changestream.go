@@ -48,10 +48,11 @@ type changeHub struct {
 	mu      sync.Mutex
 	streams map[int64]map[*changeSub]struct{}
 	// at is the poller's position: it has handed out every change
-	// before it. handed is, for each user with streams, the latest
-	// position of theirs the poller has handed out since it started (or
-	// at when their first stream subscribed): a stream that has written
-	// everything up to it can take the poller's next batch as it is.
+	// before it (MaxInt64 until its first read, which only learns the
+	// horizon). handed is, for each user with streams, the latest
+	// position of theirs the poller has handed to them (MaxInt64 until
+	// the first batch): a stream that has written everything up to it
+	// can take the poller's next batch as it is.
 	at        changePosition
 	handed    map[int64]changePosition
 	listening atomic.Bool // the poller is current; streams poll themselves while it is not
@@ -91,6 +92,7 @@ const fanOutRows = 1000
 
 func newChangeHub() *changeHub {
 	return &changeHub{
+		at:      changePosition{Xid: math.MaxInt64}, // until the poller's first read
 		streams: map[int64]map[*changeSub]struct{}{},
 		handed:  map[int64]changePosition{},
 		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -105,9 +107,11 @@ func (h *changeHub) subscribe(user int64, tokenHash []byte) (*changeSub, func())
 	h.mu.Lock()
 	if h.streams[user] == nil {
 		h.streams[user] = map[*changeSub]struct{}{}
-		// The poller has not looked at this user's changes for anyone:
-		// it vouches only for what comes after its position.
-		h.handed[user] = h.at
+		// The poller has handed this user's changes to no one, and a
+		// page it is handing out now may hold some: it vouches for
+		// nothing until its next batch for the user, which the stream
+		// therefore reads past on its own.
+		h.handed[user] = changePosition{Xid: math.MaxInt64}
 	}
 	h.streams[user][sub] = struct{}{}
 	h.mu.Unlock()
@@ -167,9 +171,6 @@ func (h *changeHub) wakeWhere(match func(*changeSub) bool) {
 // their streams. It starts at the horizon: streams read what came before
 // on their own.
 func (h *changeHub) poll(ctx context.Context, pool *db.Pool, every time.Duration, log *slog.Logger) {
-	h.mu.Lock()
-	h.at = changePosition{Xid: math.MaxInt64} // the first read only learns the horizon
-	h.mu.Unlock()
 	for ctx.Err() == nil {
 		h.mu.Lock()
 		at := h.at
@@ -371,14 +372,20 @@ func (s *server) followChanges(ctx context.Context, w io.Writer, sub *changeSub,
 			// Nothing to read: the poller wakes the stream when there is
 			// (reading at every heartbeat cost 10 000 idle streams most of
 			// a core of PostgreSQL).
-			page = changePage{next: pos, heldBack: page.heldBack}
+			page = changePage{ChangePage: ChangePage{HasMore: page.HasMore}, next: pos, heldBack: page.heldBack}
 			continue
 		case <-sub.wake:
 			if !s.tokenStillValid(ctx, tokenHash) {
 				return
 			}
-			// A wake-up without batches only asked for the token check.
-			if batches, ok := sub.take(); ok {
+			batches, ok := sub.take()
+			if ok && len(batches) == 0 {
+				// Only the token check was asked for (or the batches went
+				// with a read since): the page's state stands.
+				page = changePage{ChangePage: ChangePage{HasMore: page.HasMore}, next: pos, heldBack: page.heldBack}
+				continue
+			}
+			if ok {
 				var caughtUp, written bool
 				if pos, caughtUp, written = writeBatches(write, pos, batches); written && !flush() {
 					return
