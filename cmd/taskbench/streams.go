@@ -175,11 +175,18 @@ func (b *bench) streamLatency(ctx context.Context, n int, rates []int, d time.Du
 		return nil, fmt.Errorf("%d of %d streams did not open: %s", failed, n, first)
 	}
 
-	// Warm-up: every user's first write (its quota counts are read then)
-	// and a task per user for the patches to change.
+	// Warm-up: every user's first write (its quota counts are read then),
+	// a task per user for the patches to change, then two rounds of the
+	// run's writes at its highest rate, so that every pooled connection
+	// the run will use has prepared and planned its statements (the first
+	// patches on a score of fresh connections at once stalled the first
+	// round of patches for half a second).
 	taskOf := make([]int64, n)
-	fmt.Fprintf(os.Stderr, "stream latency: warm-up, one task per user ...\n")
+	fmt.Fprintf(os.Stderr, "stream latency: warm-up, one task per user, then the run's writes at its highest rate ...\n")
 	b.writeAtRate(ctx, users, taskOf, 250, time.Duration(n)*time.Second/250, "create", "warm")
+	if top := slices.Max(rates); top > 0 {
+		b.writeAtRate(ctx, users, taskOf, top, 2*time.Duration(n)*time.Second/time.Duration(top), kind, "warm-run")
+	}
 
 	var out []latencyResult
 	for run, rate := range rates {
