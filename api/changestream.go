@@ -171,27 +171,22 @@ func (h *changeHub) wakeWhere(match func(*changeSub) bool) {
 // their streams. It starts at the horizon: streams read what came before
 // on their own.
 func (h *changeHub) poll(ctx context.Context, pool *db.Pool, every time.Duration, log *slog.Logger) {
+	q := db.New(pool)
 	for ctx.Err() == nil {
-		h.mu.Lock()
-		at := h.at
-		h.mu.Unlock()
-		h.reads.WithLabelValues("poller").Inc()
-		rows, err := db.New(pool).ChangesFanOut(ctx, db.ChangesFanOutParams{AfterXid: at.Xid, AfterID: at.ID, MaxRows: fanOutRows + 1})
-		full, found := false, false
+		found, full, err := h.pollOnce(ctx, q)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			if h.listening.Swap(false) {
 				log.Warn("following the change log failed; streams read it every second until it is back", "err", err)
 			}
 		case err == nil:
-			full, found = h.fanOut(at, rows)
 			h.listening.Store(true)
 		}
 		if full {
 			continue
 		}
-		// While changes come, sooner: a read that finds some costs about
-		// what the streams' own reads would, and an idle one little.
+		// While changes come for streams, sooner: a read that finds some
+		// costs about what the streams' own reads would, an idle one little.
 		wait := every
 		if found {
 			wait = every / 4
@@ -204,50 +199,72 @@ func (h *changeHub) poll(ctx context.Context, pool *db.Pool, every time.Duration
 	h.listening.Store(false)
 }
 
-// fanOut hands the page read after at to the streams of its users and
-// moves the poller past it; it tells whether the page was full and
-// whether it held any change.
-func (h *changeHub) fanOut(at changePosition, rows []db.ChangesFanOutRow) (full, found bool) {
-	horizon := rows[0].Horizon
-	if rows[0].EntityType == nil {
-		rows = rows[:0]
+// pollOnce reads which users have changes past the poller's position
+// and, for those with streams here, the changes themselves (at most
+// fanOutRows: full tells that more wait), hands them out and moves the
+// poller on. found tells whether it handed out anything.
+func (h *changeHub) pollOnce(ctx context.Context, q *db.Queries) (found, full bool, err error) {
+	h.mu.Lock()
+	at := h.at
+	h.mu.Unlock()
+	h.reads.WithLabelValues("poller").Inc()
+	touched, err := q.ChangesTouched(ctx, db.ChangesTouchedParams{AfterXid: at.Xid, AfterID: at.ID})
+	if err != nil {
+		return false, false, err
 	}
-	if full = len(rows) > fanOutRows; full {
-		rows = rows[:fanOutRows]
-	}
-	found = len(rows) > 0
+	horizon := touched[0].Horizon
 	next := at
-	if full {
-		last := rows[len(rows)-1]
-		next = changePosition{Xid: *last.Xid, ID: *last.ID}
-	} else if h := horizonPosition(0, horizon); at.Xid == math.MaxInt64 || at.before(h) {
+	if h := horizonPosition(0, horizon); at.Xid == math.MaxInt64 || at.before(h) {
 		next = h
 	}
-
-	// Encoded once per user, outside the lock, for users with streams.
-	h.mu.Lock()
-	byUser := map[int64][]changeEvent{}
-	for _, r := range rows {
-		if _, ok := h.streams[*r.UserID]; ok {
-			byUser[*r.UserID] = nil
-		}
-	}
-	h.mu.Unlock()
-	if at.Xid != math.MaxInt64 {
-		for _, r := range rows {
-			user := *r.UserID
-			if events, ok := byUser[user]; ok {
-				pos := changePosition{User: user, Xid: *r.Xid, ID: *r.ID}
-				byUser[user] = append(events, changeEvent{at: pos, text: encodeChangeEvent(pos, changeFromRow(db.ChangesPageRow(r)))})
+	var users []int64
+	if at.Xid != math.MaxInt64 { // the first read only learns the horizon
+		h.mu.Lock()
+		for _, t := range touched {
+			if t.UserID == nil {
+				continue // nothing changed
+			}
+			if _, ok := h.streams[*t.UserID]; ok {
+				users = append(users, *t.UserID)
 			}
 		}
+		h.mu.Unlock()
+	}
+	var rows []db.ChangesFanOutRow
+	if len(users) > 0 {
+		h.reads.WithLabelValues("poller").Inc()
+		rows, err = q.ChangesFanOut(ctx, db.ChangesFanOutParams{Horizon: horizon, AfterXid: at.Xid, AfterID: at.ID, UserIds: users, MaxRows: fanOutRows + 1})
+		if err != nil {
+			return false, false, err
+		}
+		if rows[0].EntityType == nil {
+			rows = rows[:0]
+		}
+		if full = len(rows) > fanOutRows; full {
+			rows = rows[:fanOutRows]
+			last := rows[len(rows)-1]
+			next = changePosition{Xid: *last.Xid, ID: *last.ID}
+		}
+	}
+	h.fanOut(next, rows)
+	return len(rows) > 0, full, nil
+}
+
+// fanOut hands rows (read after the poller's position, up to next) to
+// the streams of their users, and moves the poller to next.
+func (h *changeHub) fanOut(next changePosition, rows []db.ChangesFanOutRow) {
+	// Encoded once per user, outside the lock.
+	byUser := map[int64][]changeEvent{}
+	for _, r := range rows {
+		pos := changePosition{User: *r.UserID, Xid: *r.Xid, ID: *r.ID}
+		byUser[pos.User] = append(byUser[pos.User], changeEvent{at: pos, text: encodeChangeEvent(pos, changeFromRow(db.ChangesPageRow(r)))})
 	}
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for user, events := range byUser {
 		subs := h.streams[user]
-		if len(subs) == 0 || len(events) == 0 {
+		if len(subs) == 0 {
 			continue
 		}
 		b := changeBatch{from: h.handed[user], to: next, events: events}
@@ -258,7 +275,6 @@ func (h *changeHub) fanOut(at changePosition, rows []db.ChangesFanOutRow) (full,
 		}
 	}
 	h.at = next
-	return full, found
 }
 
 // encodeChangeEvent is one change as a Server-Sent Event: its id is the

@@ -34,7 +34,7 @@ func (c *roundTripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, dat
 // background work on the same pool (the change poller, webhook claims,
 // expiry, pruning), told by the name sqlc puts in each statement.
 func background(sql string) bool {
-	for _, marker := range []string{"name: TokenUser ", "name: WebhookClaim ", "name: ChangesFanOut ", "name: IdempotencyExpire ", "name: ChangesPrune "} {
+	for _, marker := range []string{"name: TokenUser ", "name: WebhookClaim ", "name: ChangesFanOut ", "name: ChangesTouched ", "name: IdempotencyExpire ", "name: ChangesPrune "} {
 		if strings.Contains(sql, marker) {
 			return true
 		}

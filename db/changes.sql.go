@@ -12,15 +12,16 @@ import (
 
 const changesFanOut = `-- name: ChangesFanOut :many
 WITH horizon AS (
-    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
+    SELECT $1::bigint AS xmin
 ), latest AS (
     SELECT DISTINCT ON (c.user_id, c.entity_type, c.entity_id) c.user_id, c.entity_type, c.entity_id, c.xid, c.id, c.changed_at
     FROM changes c
-    WHERE (c.xid, c.id) > ($1::bigint, $2::bigint)
-      AND c.xid < (SELECT xmin FROM horizon)
+    WHERE (c.xid, c.id) > ($2::bigint, $3::bigint)
+      AND c.xid < $1::bigint
+      AND c.user_id = ANY ($4::bigint[])
     ORDER BY c.user_id, c.entity_type, c.entity_id, c.xid DESC, c.id DESC
 ), page AS (
-    SELECT user_id, entity_type, entity_id, xid, id, changed_at FROM latest ORDER BY xid, id LIMIT $3
+    SELECT user_id, entity_type, entity_id, xid, id, changed_at FROM latest ORDER BY xid, id LIMIT $5
 )
 SELECT page.user_id, page.entity_type, page.entity_id, page.xid, page.id, page.changed_at,
        horizon.xmin::bigint AS horizon,
@@ -44,8 +45,10 @@ ORDER BY page.xid, page.id
 `
 
 type ChangesFanOutParams struct {
+	Horizon  int64
 	AfterXid int64
 	AfterID  int64
+	UserIds  []int64
 	MaxRows  int32
 }
 
@@ -78,17 +81,26 @@ type ChangesFanOutRow struct {
 	CommentUpdatedAt   *time.Time
 }
 
-// ChangesFanOut is what each process's stream poller reads: ChangesPage
-// for every user at once (each user's changes after the position and
-// below the horizon, each entity once per user at its latest change, in
+// ChangesFanOut is what the poller reads next, for the touched users who
+// have streams open in its process: ChangesPage for all of them at once
+// (each user's changes after the position and below the horizon that
+// ChangesTouched gave, each entity once per user at its latest change, in
 // the order of those changes, with the entity as its GET shows it now),
 // so that the streams that are caught up take their events from it
-// rather than each reading the log again. Its columns are ChangesPage's,
-// in the same order, so that one mapping serves both (a row converts to
+// rather than each reading the log again. Every transaction below that
+// horizon had ended when ChangesTouched ran, so this later snapshot sees
+// the same changes below it. Its columns are ChangesPage's, in the same
+// order, so that one mapping serves both (a row converts to
 // db.ChangesPageRow); held_back is false, since the poller itself reads
 // on past the horizon at its next turn.
 func (q *Queries) ChangesFanOut(ctx context.Context, arg ChangesFanOutParams) ([]ChangesFanOutRow, error) {
-	rows, err := q.db.Query(ctx, changesFanOut, arg.AfterXid, arg.AfterID, arg.MaxRows)
+	rows, err := q.db.Query(ctx, changesFanOut,
+		arg.Horizon,
+		arg.AfterXid,
+		arg.AfterID,
+		arg.UserIds,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -332,4 +344,51 @@ func (q *Queries) ChangesPrune(ctx context.Context, before time.Time) (int64, er
 	var count int64
 	err := row.Scan(&count)
 	return count, err
+}
+
+const changesTouched = `-- name: ChangesTouched :many
+WITH horizon AS (
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
+), touched AS (
+    SELECT DISTINCT c.user_id FROM changes c
+    WHERE (c.xid, c.id) > ($1::bigint, $2::bigint)
+      AND c.xid < (SELECT xmin FROM horizon)
+)
+SELECT horizon.xmin::bigint AS horizon, touched.user_id
+FROM horizon LEFT JOIN touched ON true
+`
+
+type ChangesTouchedParams struct {
+	AfterXid int64
+	AfterID  int64
+}
+
+type ChangesTouchedRow struct {
+	Horizon int64
+	UserID  *int64
+}
+
+// ChangesTouched is what each process's stream poller reads first: the
+// users with changes after the position (after_xid, after_id) and below
+// the horizon, and the horizon itself, from one snapshot (an empty result
+// is one row with a NULL user). It reads the log alone, so a process
+// whose users have no streams open pays little to follow it.
+func (q *Queries) ChangesTouched(ctx context.Context, arg ChangesTouchedParams) ([]ChangesTouchedRow, error) {
+	rows, err := q.db.Query(ctx, changesTouched, arg.AfterXid, arg.AfterID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ChangesTouchedRow{}
+	for rows.Next() {
+		var i ChangesTouchedRow
+		if err := rows.Scan(&i.Horizon, &i.UserID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

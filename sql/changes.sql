@@ -87,23 +87,43 @@ WITH cutoff AS (
 )
 SELECT count(*) FROM gone;
 
--- ChangesFanOut is what each process's stream poller reads: ChangesPage
--- for every user at once (each user's changes after the position and
--- below the horizon, each entity once per user at its latest change, in
+-- ChangesTouched is what each process's stream poller reads first: the
+-- users with changes after the position (after_xid, after_id) and below
+-- the horizon, and the horizon itself, from one snapshot (an empty result
+-- is one row with a NULL user). It reads the log alone, so a process
+-- whose users have no streams open pays little to follow it.
+-- name: ChangesTouched :many
+WITH horizon AS (
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
+), touched AS (
+    SELECT DISTINCT c.user_id FROM changes c
+    WHERE (c.xid, c.id) > (@after_xid::bigint, @after_id::bigint)
+      AND c.xid < (SELECT xmin FROM horizon)
+)
+SELECT horizon.xmin::bigint AS horizon, touched.user_id
+FROM horizon LEFT JOIN touched ON true;
+
+-- ChangesFanOut is what the poller reads next, for the touched users who
+-- have streams open in its process: ChangesPage for all of them at once
+-- (each user's changes after the position and below the horizon that
+-- ChangesTouched gave, each entity once per user at its latest change, in
 -- the order of those changes, with the entity as its GET shows it now),
 -- so that the streams that are caught up take their events from it
--- rather than each reading the log again. Its columns are ChangesPage's,
--- in the same order, so that one mapping serves both (a row converts to
+-- rather than each reading the log again. Every transaction below that
+-- horizon had ended when ChangesTouched ran, so this later snapshot sees
+-- the same changes below it. Its columns are ChangesPage's, in the same
+-- order, so that one mapping serves both (a row converts to
 -- db.ChangesPageRow); held_back is false, since the poller itself reads
 -- on past the horizon at its next turn.
 -- name: ChangesFanOut :many
 WITH horizon AS (
-    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
+    SELECT @horizon::bigint AS xmin
 ), latest AS (
     SELECT DISTINCT ON (c.user_id, c.entity_type, c.entity_id) c.user_id, c.entity_type, c.entity_id, c.xid, c.id, c.changed_at
     FROM changes c
     WHERE (c.xid, c.id) > (@after_xid::bigint, @after_id::bigint)
-      AND c.xid < (SELECT xmin FROM horizon)
+      AND c.xid < @horizon::bigint
+      AND c.user_id = ANY (@user_ids::bigint[])
     ORDER BY c.user_id, c.entity_type, c.entity_id, c.xid DESC, c.id DESC
 ), page AS (
     SELECT * FROM latest ORDER BY xid, id LIMIT @max_rows
