@@ -215,14 +215,8 @@ func TestChangeFeedCursors(t *testing.T) {
 // entity. Each round is a fresh user.
 func TestChangeFeedIsGapFreeUnderConcurrency(t *testing.T) {
 	e := setup(t)
-	rounds := 5
-	if testing.Short() {
-		rounds = 2
-	}
-	for round := range rounds {
-		token, userID := e.signUp(fmt.Sprint("writer", round))
-		u := e.as(token)
-		projects := seedForWriters(u)
+	for round := range gapFreeRounds() {
+		_, userID, u, projects := e.newWriter(fmt.Sprint("writer", round))
 
 		seen := map[string]change{} // the reader's view: type/id -> latest
 		var done atomic.Bool
@@ -259,14 +253,24 @@ func TestChangeFeedIsGapFreeUnderConcurrency(t *testing.T) {
 	}
 }
 
-// seedForWriters gives a user what writeConcurrently writes into: two
-// projects and four tags.
-func seedForWriters(u *env) []int64 {
-	projects := []int64{u.newProject("A"), u.newProject("B")}
-	for _, name := range []string{"t0", "t1", "t2", "t3"} {
-		u.do("POST", "/v1/tags", map[string]any{"name": name}).requireStatus(http.StatusCreated)
+// gapFreeRounds is how many fresh users a gap-free test writes as.
+func gapFreeRounds() int {
+	if testing.Short() {
+		return 2
 	}
-	return projects
+	return 5
+}
+
+// newWriter signs up a fresh user with what writeConcurrently writes
+// into: two projects and four tags.
+func (e *env) newWriter(name string) (token string, userID int64, u *env, projects []int64) {
+	token, userID = e.signUp(name)
+	u = e.as(token)
+	projects = []int64{u.newProject("A"), u.newProject("B")}
+	for _, tag := range []string{"t0", "t1", "t2", "t3"} {
+		u.do("POST", "/v1/tags", map[string]any{"name": tag}).requireStatus(http.StatusCreated)
+	}
+	return token, userID, u, projects
 }
 
 // writeConcurrently runs 64 writers at once, each making six random
@@ -369,14 +373,8 @@ func assertReaderSeesTheDatabase(t *testing.T, e *env, userID int64, seen map[st
 func TestChangeStreamIsGapFreeUnderConcurrency(t *testing.T) {
 	e := setup(t, func(o *api.Options) { o.StreamPoll = 5 * time.Millisecond })
 	srv := newHTTPServer(t, e)
-	rounds := 5
-	if testing.Short() {
-		rounds = 2
-	}
-	for round := range rounds {
-		token, userID := e.signUp(fmt.Sprint("streamed", round))
-		u := e.as(token)
-		projects := seedForWriters(u)
+	for round := range gapFreeRounds() {
+		token, userID, u, projects := e.newWriter(fmt.Sprint("streamed", round))
 		start := u.do("GET", "/v1/changes/cursor", nil).object()["cursor"].(string)
 		// Everything before start, as the feed gives it.
 		before := map[string]change{}
