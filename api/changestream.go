@@ -35,10 +35,11 @@ const defaultStreamPoll = 40 * time.Millisecond
 // changeHub hands this process's streams their users' changes as they
 // reach the log, however many streams there are: a stream costs memory,
 // not a database connection or a query of its own while nothing happens.
-// One poller per process reads, every defaultStreamPoll, every user's
-// changes past the position it last reached (ChangesFanOut: one indexed
-// statement through the pool, so it works behind a transaction pooler
-// too), and hands each user's share, as encoded events, to that user's
+// One poller per process reads, every defaultStreamPoll, which users
+// have changes past the position it last reached (ChangesTouched) and,
+// for those with streams here, their changes (ChangesFanOut): indexed
+// statements through the pool, so it works behind a transaction pooler
+// too. It hands each user's share, as encoded events, to that user's
 // streams; a stream that is caught up writes them without a read of its
 // own. A stream that is not (it started, fell behind or overflowed)
 // reads the log from its own position instead, as GET /v1/changes does,
@@ -167,9 +168,9 @@ func (h *changeHub) wakeWhere(match func(*changeSub) bool) {
 	}
 }
 
-// poll follows the log until ctx ends, handing every user's changes to
-// their streams. It starts at the horizon: streams read what came before
-// on their own.
+// poll follows the log until ctx ends, handing the changes of the users
+// with streams here to their streams. It starts at the horizon: streams
+// read what came before on their own.
 func (h *changeHub) poll(ctx context.Context, pool *db.Pool, every time.Duration, log *slog.Logger) {
 	q := db.New(pool)
 	for ctx.Err() == nil {
@@ -237,7 +238,17 @@ func (h *changeHub) pollOnce(ctx context.Context, q *db.Queries) (found, full bo
 		if err != nil {
 			return false, false, err
 		}
-		if rows[0].EntityType == nil {
+		if at.Xid < rows[0].PrunedXid {
+			// The log was pruned past the poller (it fell a whole
+			// retention behind): what it missed is gone, so it vouches
+			// for no stream, and each reads, and learns that, itself.
+			rows = rows[:0]
+			h.mu.Lock()
+			for user := range h.handed {
+				h.handed[user] = changePosition{Xid: math.MaxInt64}
+			}
+			h.mu.Unlock()
+		} else if rows[0].EntityType == nil {
 			rows = rows[:0]
 		}
 		if full = len(rows) > fanOutRows; full {
