@@ -399,7 +399,7 @@ func (s *server) followChanges(ctx context.Context, w io.Writer, sub *changeSub,
 			// Nothing to read: the poller wakes the stream when there is
 			// (reading at every heartbeat cost 10 000 idle streams most of
 			// a core of PostgreSQL).
-			page = changePage{ChangePage: ChangePage{HasMore: page.HasMore}, next: pos, heldBack: page.heldBack}
+			page = page.waiting(pos)
 			continue
 		case <-sub.wake:
 			if !s.tokenStillValid(ctx, tokenHash) {
@@ -409,7 +409,7 @@ func (s *server) followChanges(ctx context.Context, w io.Writer, sub *changeSub,
 			if ok && len(batches) == 0 {
 				// Only the token check was asked for (or the batches went
 				// with a read since): the page's state stands.
-				page = changePage{ChangePage: ChangePage{HasMore: page.HasMore}, next: pos, heldBack: page.heldBack}
+				page = page.waiting(pos)
 				continue
 			}
 			if ok {
@@ -450,6 +450,13 @@ func (s *server) followChanges(ctx context.Context, w io.Writer, sub *changeSub,
 			}
 		}
 	}
+}
+
+// waiting is the page once its items are written: where the stream is,
+// and whether more changes already wait (so that a wake-up that brings
+// nothing does not forget them).
+func (p changePage) waiting(pos changePosition) changePage {
+	return changePage{ChangePage: ChangePage{HasMore: p.HasMore}, next: pos, heldBack: p.heldBack}
 }
 
 // writeBatches writes the poller's batches to a stream that has written
