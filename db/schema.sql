@@ -82,10 +82,16 @@ $$;
 CREATE FUNCTION public.changes_deleted() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    hooked boolean;
 BEGIN
-    INSERT INTO changes (user_id, entity_type, entity_id)
-    SELECT user_id, TG_ARGV[0]::change_entity, id FROM old_rows;
-    IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM old_rows)) THEN
+    WITH logged AS (
+        INSERT INTO changes (user_id, entity_type, entity_id)
+        SELECT user_id, TG_ARGV[0]::change_entity, id FROM old_rows
+    )
+    SELECT EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM old_rows))
+    INTO hooked;
+    IF hooked THEN
         -- A delete's data is the id and, for a task, its project.
         PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', o.user_id, 'type', TG_ARGV[0] || '.deleted',
                                 'data', jsonb_build_object('id', o.id)
@@ -106,10 +112,16 @@ $$;
 CREATE FUNCTION public.changes_inserted() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    hooked boolean;
 BEGIN
-    INSERT INTO changes (user_id, entity_type, entity_id)
-    SELECT user_id, TG_ARGV[0]::change_entity, id FROM new_rows;
-    IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM new_rows)) THEN
+    WITH logged AS (
+        INSERT INTO changes (user_id, entity_type, entity_id)
+        SELECT user_id, TG_ARGV[0]::change_entity, id FROM new_rows
+    )
+    SELECT EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM new_rows))
+    INTO hooked;
+    IF hooked THEN
         PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', n.user_id, 'type', TG_ARGV[0] || '.created',
                                 'data', webhook_data(TG_ARGV[0]::change_entity, n.user_id, n.id))))
         FROM new_rows n;
@@ -126,12 +138,18 @@ $$;
 CREATE FUNCTION public.changes_updated() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    hooked boolean;
 BEGIN
-    INSERT INTO changes (user_id, entity_type, entity_id)
-    SELECT n.user_id, TG_ARGV[0]::change_entity, n.id
-    FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
-    WHERE n.version <> o.version;
-    IF EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM new_rows)) THEN
+    WITH logged AS (
+        INSERT INTO changes (user_id, entity_type, entity_id)
+        SELECT n.user_id, TG_ARGV[0]::change_entity, n.id
+        FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
+        WHERE n.version <> o.version
+    )
+    SELECT EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM new_rows))
+    INTO hooked;
+    IF hooked THEN
         -- task.completed besides task.updated when a task's status became done.
         PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', e.user_id, 'type', e.type,
                                 'data', webhook_data(TG_ARGV[0]::change_entity, e.user_id, e.id))))
@@ -1125,4 +1143,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261130000005'),
     ('20261130000006'),
     ('20261130000007'),
-    ('20261130000008');
+    ('20261130000008'),
+    ('20261130000009');
