@@ -43,7 +43,7 @@ func registerExtraFlags(e *extraConfig) {
 	flag.StringVar(&e.latencyRates, "stream-rate", "500,250", "writes per second in the latency runs, spread round-robin over their users; comma-separated for several runs on the same streams")
 	flag.StringVar(&e.latencyWrite, "stream-write", "mixed", "the latency run's writes: create (POST /v1/tasks), patch (PATCH a task's title) or mixed (alternate rounds)")
 	flag.DurationVar(&e.latencyFor, "stream-duration", 10*time.Second, "how long the latency run writes")
-	flag.IntVar(&e.changeLogReps, "changelog-ab", 2, "runs of create-task and patch-task each with the change log's triggers on and off, alternating on/off/off/on (0: skip)")
+	flag.IntVar(&e.changeLogReps, "changelog-ab", 4, "runs of create-task and patch-task each with the change log's triggers on and off, alternating on/off/off/on, reported pair by pair (0: skip)")
 	flag.StringVar(&e.changeLogConc, "changelog-ab-clients", "1,32", "concurrencies of the -changelog-ab runs, comma-separated")
 	flag.BoolVar(&e.isolation, "isolation", true, "pgbench create-task's statement in READ COMMITTED and in SERIALIZABLE transactions, PostgreSQL CPU per transaction")
 	flag.BoolVar(&e.webhooks, "webhooks", true, "webhook deliveries to a receiver in taskbench: commit-to-delivery latency and deliveries per second")
@@ -216,6 +216,24 @@ func printExtras(w io.Writer, x extraResults) {
 			}
 			fmt.Fprintf(w, "| %-12s | %7d | %-14s | %4d | %7.0f | %6d | %11.2f | %13.3f | %10.3f | %6.2f | %11.3f |\n",
 				r.scenario, r.concurrency, r.config, r.runs, float64(r.requests)/r.elapsed.Seconds(), r.errors, r.per(r.roundTrips), r.per(r.taskdCPU), r.per(r.pgCPU), ms(p50), r.per(r.retries))
+		}
+		fmt.Fprintf(w, "\nCPU a request (taskd + PostgreSQL), log on over log off, run by run (each pair ran side by side):\n\n")
+		for i := 0; i+1 < len(x.changeLog); i += 2 {
+			off, on := x.changeLog[i], x.changeLog[i+1]
+			rs := pairRatios(off, on)
+			if len(rs) == 0 {
+				continue
+			}
+			var pairs []string
+			for _, r := range rs {
+				pairs = append(pairs, fmt.Sprintf("%+.1f %%", 100*(r-1)))
+			}
+			med := rs[len(rs)/2]
+			if len(rs)%2 == 0 {
+				med = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+			}
+			fmt.Fprintf(w, "- %s x%d: median %+.1f %%, sums %+.1f %% (pairs, sorted: %s)\n", on.scenario, on.concurrency,
+				100*(med-1), 100*((on.per(on.taskdCPU)+on.per(on.pgCPU))/(off.per(off.taskdCPU)+off.per(off.pgCPU))-1), strings.Join(pairs, ", "))
 		}
 		for _, r := range x.changeLog {
 			if r.errors > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +57,10 @@ type costRow struct {
 	retries                     float64
 	firstError                  string
 	p50s                        []time.Duration
+	// cpuPerRun is each run's taskd + PostgreSQL CPU ms a request, in
+	// the order the runs ran: the k-th "on" run and the k-th "off" run
+	// ran next to each other (on, off, off, on, ...), so they pair.
+	cpuPerRun []float64
 }
 
 func (c *costRow) add(r result) {
@@ -69,6 +74,7 @@ func (c *costRow) add(r result) {
 	c.pgCPU += r.pgCPU * n
 	c.retries += r.retries * n
 	c.p50s = append(c.p50s, r.p50)
+	c.cpuPerRun = append(c.cpuPerRun, r.taskdCPU+r.pgCPU)
 	if c.firstError == "" {
 		c.firstError = r.firstError
 	}
@@ -79,6 +85,21 @@ func (c costRow) per(total float64) float64 {
 		return 0
 	}
 	return total / float64(c.requests)
+}
+
+// pairRatios are the on run's CPU a request over its neighbouring off
+// run's, pair by pair, sorted. The machine's speed drifts by more than
+// the change log costs from one minute to the next; a pair's two runs
+// share that minute, so the pairs' median is what the log costs.
+func pairRatios(off, on costRow) []float64 {
+	var rs []float64
+	for k := range min(len(off.cpuPerRun), len(on.cpuPerRun)) {
+		if off.cpuPerRun[k] > 0 {
+			rs = append(rs, on.cpuPerRun[k]/off.cpuPerRun[k])
+		}
+	}
+	slices.Sort(rs)
+	return rs
 }
 
 // changeLogCost runs create-task and patch-task with the change log's
