@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -574,29 +575,14 @@ func (s *stream) close() { s.cancel(); s.res.Body.Close() }
 func (s *stream) collectUntil(marker string, timeout time.Duration) (map[string]change, error) {
 	seen := map[string]change{}
 	deadline := time.After(timeout)
-	var ev sseEvent
 	for {
-		select {
-		case line, ok := <-s.lines:
-			if !ok {
-				return seen, fmt.Errorf("the stream ended before %q", marker)
-			}
-			switch {
-			case strings.HasPrefix(line, "id: "):
-				ev.ID = strings.TrimPrefix(line, "id: ")
-			case strings.HasPrefix(line, "data: "):
-				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev.Data); err != nil {
-					return seen, err
-				}
-			case line == "" && ev.ID != "":
-				seen[fmt.Sprintf("%s/%d", ev.Data.Type, ev.Data.ID)] = ev.Data
-				if ev.Data.Data["name"] == marker {
-					return seen, nil
-				}
-				ev = sseEvent{}
-			}
-		case <-deadline:
-			return seen, fmt.Errorf("no %q within %s", marker, timeout)
+		ev, err := s.read(deadline)
+		if err != nil {
+			return seen, fmt.Errorf("before %q: %w", marker, err)
+		}
+		seen[fmt.Sprintf("%s/%d", ev.Data.Type, ev.Data.ID)] = ev.Data
+		if ev.Data.Data["name"] == marker {
+			return seen, nil
 		}
 	}
 }
@@ -604,24 +590,35 @@ func (s *stream) collectUntil(marker string, timeout time.Duration) (map[string]
 // next returns the next event, skipping comment lines.
 func (s *stream) next(t *testing.T) sseEvent {
 	t.Helper()
+	ev, err := s.read(time.After(5 * time.Second))
+	require.NoError(t, err, "waiting 5 s for an event")
+	return ev
+}
+
+// read returns the next event, skipping comment lines, or why there is
+// none: the stream ended, or deadline came first.
+func (s *stream) read(deadline <-chan time.Time) (sseEvent, error) {
 	var ev sseEvent
-	timeout := time.After(5 * time.Second)
 	for {
 		select {
 		case line, ok := <-s.lines:
-			require.True(t, ok, "the stream ended")
+			if !ok {
+				return ev, errors.New("the stream ended")
+			}
 			switch {
 			case strings.HasPrefix(line, "id: "):
 				ev.ID = strings.TrimPrefix(line, "id: ")
 			case strings.HasPrefix(line, "event: "):
 				ev.Event = strings.TrimPrefix(line, "event: ")
 			case strings.HasPrefix(line, "data: "):
-				require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev.Data))
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev.Data); err != nil {
+					return ev, err
+				}
 			case line == "" && ev.ID != "":
-				return ev
+				return ev, nil
 			}
-		case <-timeout:
-			t.Fatal("no event within 5 s")
+		case <-deadline:
+			return ev, errors.New("no event in time")
 		}
 	}
 }
