@@ -236,6 +236,69 @@ func TestObsidianSyncDeletesAndEditWinsOverDelete(t *testing.T) {
 	requireNothingChanges(t, e)
 }
 
+// "Changed since" means any change, not only to the fields the sync
+// merges: a description written on the server brings a removed line back,
+// and a 🔁 edited in the vault creates a deleted task again.
+func TestObsidianSyncAnyChangeWinsOverDelete(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "P.md", "- [ ] described on server\n- [ ] repeats 🔁 every week\n")
+	e.mustSync(t)
+	text := e.read(t, "P.md")
+	described, repeats := idOf(t, text, "described on server ^"), idOf(t, text, "repeats 🔁")
+	code, _ := e.p.call(t, "PATCH", "/v1/tasks/"+described, e.token, `{"description": "notes that only the server has", "estimated_hours": 3}`)
+	require.Equal(t, http.StatusOK, code)
+	code, _ = e.p.call(t, "DELETE", "/v1/tasks/"+repeats, e.token, "")
+	require.Equal(t, http.StatusNoContent, code)
+	e.write(t, "P.md", "- [ ] repeats 🔁 every month ^taskd-"+repeats+"\n")
+
+	out := e.mustSync(t)
+	tasks := e.tasks(t)
+	require.Contains(t, tasks, "described on server", out)
+	require.Equal(t, "notes that only the server has", tasks["described on server"]["description"])
+	require.Contains(t, tasks, "repeats", "the vault's edit re-created the task: "+out)
+	newID := fmt.Sprint(tasks["repeats"]["id"])
+	require.NotEqual(t, repeats, newID)
+	text = e.read(t, "P.md")
+	require.Contains(t, text, "- [ ] repeats 🔁 every month ^taskd-"+newID+"\n")
+	require.Contains(t, text, "- [ ] described on server ^taskd-"+described+"\n", "the line comes back")
+	requireNothingChanges(t, e)
+}
+
+// A title can hold what a line reads as fields (a #tag, a priority or a
+// date signifier). The line says what it can, and the next run reads it
+// back as unchanged: it neither rewrites the title on the server nor
+// touches the line.
+func TestObsidianSyncTitlesALineCannotSay(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "P.md", "- [ ] first\n")
+	e.mustSync(t)
+	project := fmt.Sprint(e.tasks(t)["first"]["project_id"])
+	titles := []string{"Buy #milk today", "Ship it ⏫", "Report 📅 2026-01-01"}
+	for _, title := range titles {
+		code, _ := e.p.call(t, "POST", "/v1/tasks", e.token, fmt.Sprintf(`{"project_id": %s, "title": %q}`, project, title))
+		require.Equal(t, http.StatusCreated, code)
+	}
+	out := e.mustSync(t)
+	require.Contains(t, out, "vault: 3 lines created", out)
+	requireNothingChanges(t, e)
+	tasks := e.tasks(t)
+	for _, title := range titles {
+		require.Contains(t, tasks, title, "the server's title stays as it was")
+	}
+	require.Equal(t, "medium", tasks["Ship it ⏫"]["priority"])
+	require.Nil(t, tasks["Report 📅 2026-01-01"]["due_date"])
+	require.Equal(t, []any{}, tasks["Buy #milk today"]["tags"])
+
+	// An edit in the vault still reaches the server.
+	text := strings.Replace(e.read(t, "P.md"), "Ship it", "Ship it now", 1)
+	e.write(t, "P.md", text)
+	out = e.mustSync(t)
+	require.Contains(t, e.tasks(t), "Ship it now", out)
+	requireNothingChanges(t, e)
+}
+
 func TestObsidianSyncConflictSettledByPrefer(t *testing.T) {
 	t.Parallel()
 	e := newObsidianEnv(t)

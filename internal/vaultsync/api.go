@@ -32,6 +32,7 @@ type apiTask struct {
 	Tags        []string `json:"tags"`
 	ParentID    *int64   `json:"parent_task_id"`
 	CompletedAt *string  `json:"completed_at"`
+	UpdatedAt   string   `json:"updated_at"`
 }
 
 type apiProject struct {

@@ -19,6 +19,13 @@ type Fields struct {
 	Tags     []string `json:"tags,omitempty"`
 	Parent   int64    `json:"parent,omitempty"`
 	File     string   `json:"file,omitempty"` // the vault file (slash-separated, relative)
+	// Updated and Line say whether a side changed at all since, fields
+	// the sync does not merge included (a description on the server, a
+	// 🔁 in the vault): the task's updated_at and the line (without its
+	// indentation) as the sync left them. Empty in a state written before
+	// they were kept; the merged fields decide then.
+	Updated string `json:"updated,omitempty"`
+	Line    string `json:"line,omitempty"`
 }
 
 // field names, in the order they are merged and reported.

@@ -250,7 +250,7 @@ func (s *syncer) run() error {
 				s.vault[id] = r
 				continue
 			}
-			if hasBase && s.vaultFields(r, nil).equal(b) {
+			if hasBase && s.unchangedInVault(r, b) {
 				// Deleted on the server, unchanged in the vault: the line goes.
 				gone[r] = true
 				continue
@@ -384,17 +384,23 @@ func (s *syncer) run() error {
 		if v.Status == "" {
 			v.Status = sv.Status
 		}
+		// The vault's side is compared with lines as the sync writes them:
+		// a line cannot say everything (a title with "#milk" or "⏫" in it
+		// reads back as a tag or a priority), and a line that says what
+		// the sync wrote has not changed.
+		written, wb := asWritten(sv), asWritten(b)
 		m := v
 		for _, name := range fieldNames {
 			if name == "parent" {
 				continue // nesting is the vault's
 			}
 			vv, ss := v.get(name), sv.get(name)
-			if vv == ss {
+			if vv == ss || vv == written.get(name) {
+				m.set(name, ss)
 				continue
 			}
 			switch {
-			case hasBase && vv == b.get(name):
+			case hasBase && vv == wb.get(name):
 				m.set(name, ss)
 			case hasBase && ss == b.get(name):
 				m.set(name, vv)
@@ -445,6 +451,7 @@ func (s *syncer) run() error {
 			return
 		}
 		s.applyLine(r, v, m, srv)
+		m.Updated, m.Line = srv.UpdatedAt, lineKey(r.task())
 		s.st.Tasks[id] = m
 	}
 	// Tasks first; subtasks after the creates, so that a subtask of a new
@@ -477,6 +484,7 @@ func (s *syncer) run() error {
 		m.File = p.m.File
 		m.Parent = p.m.Parent
 		s.applyLine(p.r, p.v, m, &out)
+		m.Line = lineKey(p.r.task())
 		s.st.Tasks[p.id] = m
 	}
 	closing := func(p patch) bool { return p.fields["status"] == "done" }
@@ -525,8 +533,8 @@ func (s *syncer) run() error {
 	for _, id := range ids {
 		srv := s.server[id]
 		sv := serverFields(srv)
-		if b, ok := s.st.Tasks[id]; ok && sv.equal(b) {
-			deletes = append(deletes, id)
+		if b, ok := s.st.Tasks[id]; ok && sv.equal(b) && (b.Updated == "" || b.Updated == sv.Updated) {
+			deletes = append(deletes, id) // unchanged on the server since: its line's removal deletes it
 			continue
 		}
 		name, ok := s.projects[srv.ProjectID]
@@ -560,6 +568,7 @@ func (s *syncer) run() error {
 		if _, ok := s.st.Tasks[id]; ok {
 			why = "its line was removed, but the task changed on the server since"
 		}
+		sv.Line = lineKey(t)
 		s.st.Tasks[id] = sv
 		s.printf("vault: added a line for task %d to %s (%s)", id, f.rel, why)
 		s.count("vault created")
@@ -676,6 +685,10 @@ func (s *syncer) create(r ref, key string) {
 		s.st.Tasks[out.ID] = m
 	}
 	s.applyLine(r, v, m, &out)
+	if out.ID > 0 {
+		m.Line = lineKey(t)
+		s.st.Tasks[out.ID] = m
+	}
 	if old > 0 {
 		s.printf("server: created task %d again for %s (task %d was deleted on the server, the line changed since)", out.ID, r.where(), old)
 	} else {
@@ -689,13 +702,21 @@ func (s *syncer) create(r ref, key string) {
 // the base's status ("" without a base).
 func (s *syncer) vaultFields(r ref, base *Fields) Fields {
 	l := r.f.f.Lines[r.i]
-	t := l.Task
+	f := lineFields(l.Task, base)
+	f.File = r.f.rel
+	if l.Depth == 1 && l.Parent >= 0 {
+		f.Parent = r.f.f.Lines[l.Parent].Task.ID
+	}
+	return f
+}
+
+// lineFields are the merged fields a task line says, but its parent.
+func lineFields(t *tasksmd.Task, base *Fields) Fields {
 	f := Fields{
 		Title:    strings.TrimSpace(t.Title),
 		Status:   string(t.Status),
 		Priority: string(t.Priority),
 		Tags:     sortedTags(t.Tags),
-		File:     r.f.rel,
 	}
 	if f.Priority == "" {
 		f.Priority = string(tasksmd.PriorityMedium)
@@ -706,14 +727,41 @@ func (s *syncer) vaultFields(r ref, base *Fields) Fields {
 	if !t.Due.IsZero() {
 		f.Due = t.Due.Format(time.DateOnly)
 	}
-	if l.Depth == 1 && l.Parent >= 0 {
-		f.Parent = r.f.f.Lines[l.Parent].Task.ID
-	}
 	return f
 }
 
+// asWritten is f as the line the sync writes for it reads back (its
+// parent, file and the rest as they are).
+func asWritten(f Fields) Fields {
+	t := &tasksmd.Task{}
+	for _, n := range []string{"title", "status", "priority", "due", "tags"} {
+		setTaskField(t, n, f)
+	}
+	back, ok := tasksmd.ParseLine(t.String())
+	if !ok {
+		return f
+	}
+	w := lineFields(back, &f)
+	w.Parent, w.File, w.Updated, w.Line = f.Parent, f.File, f.Updated, f.Line
+	return w
+}
+
+// lineKey is a task's line as unchangedInVault compares it: without the
+// indentation that nesting gives it.
+func lineKey(t *tasksmd.Task) string { return strings.TrimLeft(t.String(), " \t") }
+
+// unchangedInVault reports whether a line is as the last sync left it:
+// its text when the state has it, so that an edit of a field the sync
+// does not merge counts too; else its fields as the sync wrote them.
+func (s *syncer) unchangedInVault(r ref, b Fields) bool {
+	if b.Line != "" {
+		return lineKey(r.task()) == b.Line
+	}
+	return s.vaultFields(r, nil).equal(asWritten(b))
+}
+
 func serverFields(t *apiTask) Fields {
-	f := Fields{Title: t.Title, Status: t.Status, Priority: t.Priority, Tags: sortedTags(t.Tags)}
+	f := Fields{Title: t.Title, Status: t.Status, Priority: t.Priority, Tags: sortedTags(t.Tags), Updated: t.UpdatedAt}
 	if t.DueDate != nil {
 		f.Due = *t.DueDate
 	}
@@ -765,12 +813,15 @@ func applyToAPI(t *apiTask, m Fields) {
 }
 
 // applyLine writes into the line the fields where m differs from what
-// the line says (v), and the ✅ date of a done task.
+// the line says (v) and from what a line written from m would say (so a
+// line that already reads as m is left as it is), and the ✅ date of a
+// done task.
 func (s *syncer) applyLine(r ref, v, m Fields, srv *apiTask) {
 	t := r.task()
 	before := t.String()
+	written := asWritten(m)
 	for _, name := range []string{"title", "status", "priority", "due", "tags"} {
-		if v.get(name) != m.get(name) {
+		if v.get(name) != m.get(name) && v.get(name) != written.get(name) {
 			var one Fields
 			one.set(name, m.get(name))
 			setTaskField(t, name, one)
