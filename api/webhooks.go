@@ -88,9 +88,9 @@ type WebhookPatchInput struct {
 	Conditional
 	Body struct {
 		URL         Optional[string]   `json:"url,omitempty" minLength:"1" maxLength:"2000" example:"https://example.com/hooks/taskd" doc:"New URL."`
-		Events      Optional[[]string] `json:"events,omitempty" minItems:"1" maxItems:"20" example:"[\"*\"]" doc:"New events."`
+		Events      Optional[[]string] `json:"events,omitempty" nullable:"false" minItems:"1" maxItems:"20" example:"[\"*\"]" doc:"New events."`
 		Description Optional[string]   `json:"description,omitempty" nullable:"true" maxLength:"1000" example:"Team chat" doc:"New note; null clears it."`
-		Enabled     Optional[bool]     `json:"enabled,omitempty" example:"true" doc:"true re-enables a disabled webhook (and clears disabled_reason); false pauses it."`
+		Enabled     Optional[bool]     `json:"enabled,omitempty" example:"true" doc:"true re-enables a disabled webhook (and clears disabled_reason); false pauses it, dropping the deliveries and retries it still had queued."`
 	}
 }
 

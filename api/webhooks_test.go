@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -263,6 +264,37 @@ func TestWebhookRetriesAndGone(t *testing.T) {
 	require.Len(t, gone.got(), 1, "a disabled webhook gets nothing more")
 	enabled := e.do("PATCH", fmt.Sprintf("/v1/webhooks/%v", g["id"]), map[string]any{"enabled": true}).requireStatus(http.StatusOK).object()
 	require.Nil(t, enabled["disabled_reason"])
+}
+
+// Pausing a webhook (enabled: false) stops its retries as well as new
+// events: what it still had to deliver is dropped, and re-enabling it
+// does not replay that.
+func TestWebhookPausedGetsNoRetries(t *testing.T) {
+	e := setup(t, webhooksOn(true, 300*time.Millisecond))
+	r := newReceiver(t, func(int) int { return http.StatusInternalServerError })
+	hook := e.do("POST", "/v1/webhooks", map[string]any{"url": r.URL, "events": []string{"project.created"}}).requireStatus(http.StatusCreated).object()
+	path := fmt.Sprintf("/v1/webhooks/%v", hook["id"])
+	e.newProject("Failing")
+	require.Eventually(t, func() bool { return len(r.got()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM webhook_deliveries`), "a retry is due")
+
+	e.do("PATCH", path, map[string]any{"enabled": false}).requireStatus(http.StatusOK)
+	require.Zero(t, e.count(`SELECT count(*) FROM webhook_deliveries`), "pausing dropped the retry")
+	time.Sleep(600 * time.Millisecond) // two retry delays
+	require.Len(t, r.got(), 1, "a paused webhook is sent nothing")
+
+	// A write that read the webhook enabled can queue a delivery after
+	// the pause committed: it is dropped unsent.
+	_, err := e.pool.Exec(context.Background(), `INSERT INTO webhook_deliveries (user_id, webhook_id, event_type, payload)
+		SELECT user_id, id, 'project.created', '{}' FROM webhooks`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.count(`SELECT count(*) FROM webhook_deliveries`) == 0 }, 5*time.Second, 10*time.Millisecond)
+	require.Len(t, r.got(), 1, "a delivery queued after the pause is not sent")
+
+	e.do("PATCH", path, map[string]any{"enabled": true}).requireStatus(http.StatusOK)
+	time.Sleep(600 * time.Millisecond)
+	require.Len(t, r.got(), 1, "re-enabling replays nothing")
+	require.Len(t, e.do("GET", path+"/deliveries", nil).items(), 1)
 }
 
 // Two servers (replicas) deliver from one outbox: each event reaches the

@@ -68,12 +68,17 @@ WITH due AS (
     ORDER BY d.next_attempt_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+), paused AS (
+    DELETE FROM webhook_deliveries d
+    USING due, webhooks w
+    WHERE d.user_id = due.user_id AND d.id = due.id
+      AND w.user_id = d.user_id AND w.id = d.webhook_id AND NOT w.enabled
 )
 UPDATE webhook_deliveries d
 SET attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => $1::float8)
 FROM due, webhooks w
 WHERE d.user_id = due.user_id AND d.id = due.id
-  AND w.user_id = d.user_id AND w.id = d.webhook_id
+  AND w.user_id = d.user_id AND w.id = d.webhook_id AND w.enabled
 RETURNING d.user_id, d.id, d.webhook_id, d.event_type, d.payload, d.attempts, d.first_failed_at, d.created_at,
           w.url, w.secret_sealed, w.enabled
 `
@@ -100,7 +105,10 @@ type WebhookClaimRow struct {
 // WebhookClaim takes up to max_rows due deliveries for this worker: rows
 // another replica holds are skipped, and the claimed ones are leased
 // (next_attempt_at moves past the delivery timeout) in the same statement,
-// so that once it commits no other replica sends them meanwhile.
+// so that once it commits no other replica sends them meanwhile. A due
+// delivery of a webhook that is not enabled is dropped unsent: a write
+// that read the webhook enabled can queue one after the pause (or the
+// disabling) that dropped the rest has committed.
 func (q *Queries) WebhookClaim(ctx context.Context, arg WebhookClaimParams) ([]WebhookClaimRow, error) {
 	rows, err := q.db.Query(ctx, webhookClaim, arg.LeaseSeconds, arg.MaxRows)
 	if err != nil {
@@ -405,7 +413,11 @@ func (q *Queries) WebhookRetry(ctx context.Context, arg WebhookRetryParams) erro
 }
 
 const webhookUpdate = `-- name: WebhookUpdate :one
-UPDATE webhooks SET
+WITH paused AS (
+    DELETE FROM webhook_deliveries d
+    WHERE $7::bool AND NOT $8::bool AND d.user_id = $9 AND d.webhook_id = $10
+)
+UPDATE webhooks w SET
     url             = CASE WHEN $1::bool THEN $2::text ELSE url END,
     events          = CASE WHEN $3::bool THEN $4::text[] ELSE events END,
     description     = CASE WHEN $5::bool THEN $6::text ELSE description END,
@@ -413,7 +425,7 @@ UPDATE webhooks SET
     disabled_reason = CASE WHEN $7::bool AND $8::bool THEN NULL ELSE disabled_reason END,
     version         = version + 1,
     updated_at      = now()
-WHERE user_id = $9 AND id = $10
+WHERE w.user_id = $9 AND w.id = $10
 RETURNING user_id, id, url, events, description, secret_sealed, enabled, disabled_reason, version, created_at, updated_at
 `
 
@@ -430,7 +442,10 @@ type WebhookUpdateParams struct {
 	ID             int64
 }
 
-// Merge patch; enabling a webhook clears why it was disabled.
+// WebhookUpdate applies a merge patch; enabling a webhook clears why it
+// was disabled. Pausing one (enabled: false) drops what it still had to
+// deliver, retries included, as disabling it does: a paused webhook is
+// sent nothing, and re-enabling it does not replay old events.
 func (q *Queries) WebhookUpdate(ctx context.Context, arg WebhookUpdateParams) (Webhook, error) {
 	row := q.db.QueryRow(ctx, webhookUpdate,
 		arg.UrlSet,

@@ -15,9 +15,16 @@ WHERE user_id = @user_id AND id > @after_id
 ORDER BY id
 LIMIT @max_rows;
 
--- Merge patch; enabling a webhook clears why it was disabled.
+-- WebhookUpdate applies a merge patch; enabling a webhook clears why it
+-- was disabled. Pausing one (enabled: false) drops what it still had to
+-- deliver, retries included, as disabling it does: a paused webhook is
+-- sent nothing, and re-enabling it does not replay old events.
 -- name: WebhookUpdate :one
-UPDATE webhooks SET
+WITH paused AS (
+    DELETE FROM webhook_deliveries d
+    WHERE @enabled_set::bool AND NOT @enabled::bool AND d.user_id = @user_id AND d.webhook_id = @id
+)
+UPDATE webhooks w SET
     url             = CASE WHEN @url_set::bool THEN @url::text ELSE url END,
     events          = CASE WHEN @events_set::bool THEN @events::text[] ELSE events END,
     description     = CASE WHEN @description_set::bool THEN sqlc.narg(description)::text ELSE description END,
@@ -25,7 +32,7 @@ UPDATE webhooks SET
     disabled_reason = CASE WHEN @enabled_set::bool AND @enabled::bool THEN NULL ELSE disabled_reason END,
     version         = version + 1,
     updated_at      = now()
-WHERE user_id = @user_id AND id = @id
+WHERE w.user_id = @user_id AND w.id = @id
 RETURNING *;
 
 -- name: WebhookDelete :exec
@@ -41,7 +48,10 @@ LIMIT @max_rows;
 -- WebhookClaim takes up to max_rows due deliveries for this worker: rows
 -- another replica holds are skipped, and the claimed ones are leased
 -- (next_attempt_at moves past the delivery timeout) in the same statement,
--- so that once it commits no other replica sends them meanwhile.
+-- so that once it commits no other replica sends them meanwhile. A due
+-- delivery of a webhook that is not enabled is dropped unsent: a write
+-- that read the webhook enabled can queue one after the pause (or the
+-- disabling) that dropped the rest has committed.
 -- name: WebhookClaim :many
 WITH due AS (
     SELECT d.user_id, d.id FROM webhook_deliveries d
@@ -49,12 +59,17 @@ WITH due AS (
     ORDER BY d.next_attempt_at
     LIMIT @max_rows
     FOR UPDATE SKIP LOCKED
+), paused AS (
+    DELETE FROM webhook_deliveries d
+    USING due, webhooks w
+    WHERE d.user_id = due.user_id AND d.id = due.id
+      AND w.user_id = d.user_id AND w.id = d.webhook_id AND NOT w.enabled
 )
 UPDATE webhook_deliveries d
 SET attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => @lease_seconds::float8)
 FROM due, webhooks w
 WHERE d.user_id = due.user_id AND d.id = due.id
-  AND w.user_id = d.user_id AND w.id = d.webhook_id
+  AND w.user_id = d.user_id AND w.id = d.webhook_id AND w.enabled
 RETURNING d.user_id, d.id, d.webhook_id, d.event_type, d.payload, d.attempts, d.first_failed_at, d.created_at,
           w.url, w.secret_sealed, w.enabled;
 

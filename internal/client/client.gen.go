@@ -1083,7 +1083,7 @@ type WebhookPatchInputBody struct {
 	// Example: Team chat
 	Description nullable.Nullable[string] `json:"description,omitempty"`
 
-	// Enabled true re-enables a disabled webhook (and clears disabled_reason); false pauses it.
+	// Enabled true re-enables a disabled webhook (and clears disabled_reason); false pauses it, dropping the deliveries and retries it still had queued.
 	//
 	// Example: true
 	Enabled *bool `json:"enabled,omitempty"`
@@ -1091,7 +1091,7 @@ type WebhookPatchInputBody struct {
 	// Events New events.
 	//
 	// Example: ["*"]
-	Events nullable.Nullable[[]string] `json:"events,omitempty"`
+	Events *[]string `json:"events,omitempty"`
 
 	// Url New URL.
 	//

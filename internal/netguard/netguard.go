@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -80,7 +81,14 @@ func CheckURL(ctx context.Context, raw string, allowPrivate bool, resolver *net.
 	if allowPrivate {
 		return ""
 	}
-	host := u.Hostname()
+	host := strings.TrimSuffix(u.Hostname(), ".") // "localhost." is localhost
+	if !strings.Contains(host, ":") {             // an IPv6 literal is read as one below
+		if ip, ok := ipv4Shorthand(host); ok {
+			host = ip.String()
+		} else if endsInNumber(host) {
+			return host + " is not a valid IPv4 address"
+		}
+	}
 	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 		if !Public(ip) {
 			return fmt.Sprintf("%s is not a public address (loopback, private, link-local, multicast and reserved addresses are refused)", ip)
@@ -113,4 +121,67 @@ func Control(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%w: %s", ErrNotPublic, ap.Addr().Unmap())
 	}
 	return nil
+}
+
+// ipv4Shorthand reads the IPv4 forms that browsers, curl and the C
+// library's inet_aton accept besides the dotted quad, so that no spelling
+// of a loopback or private address passes the check: 127.1, 2130706433,
+// 0x7f000001, 0177.0.0.1 (the WHATWG URL standard's IPv4 parser: one to
+// four parts, each decimal, 0x hexadecimal or 0-led octal, the last
+// filling the remaining bytes).
+func ipv4Shorthand(host string) (netip.Addr, bool) {
+	parts := strings.Split(host, ".")
+	if len(parts) == 0 || len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var nums []uint64
+	for _, p := range parts {
+		n, ok := ipv4Part(p)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		nums = append(nums, n)
+	}
+	last := nums[len(nums)-1]
+	if last >= 1<<(8*(5-len(nums))) {
+		return netip.Addr{}, false
+	}
+	v := last
+	for i, n := range nums[:len(nums)-1] {
+		if n > 255 {
+			return netip.Addr{}, false
+		}
+		v |= n << (8 * (3 - i))
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
+}
+
+func ipv4Part(p string) (uint64, bool) {
+	base := 10
+	switch {
+	case len(p) > 1 && (strings.HasPrefix(p, "0x") || strings.HasPrefix(p, "0X")):
+		p, base = p[2:], 16
+		if p == "" {
+			return 0, true
+		}
+	case len(p) > 1 && p[0] == '0':
+		p, base = p[1:], 8
+	}
+	n, err := strconv.ParseUint(p, base, 32)
+	return n, err == nil
+}
+
+// endsInNumber is the URL standard's test for a host meant as an IPv4
+// address: its last label is a number. Such a host that ipv4Shorthand
+// cannot read is no name either.
+func endsInNumber(host string) bool {
+	labels := strings.Split(host, ".")
+	last := labels[len(labels)-1]
+	if last == "" {
+		return false
+	}
+	if _, ok := ipv4Part(last); ok {
+		return true
+	}
+	return strings.Trim(last, "0123456789") == ""
 }

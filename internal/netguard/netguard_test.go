@@ -40,6 +40,19 @@ func TestCheckURL(t *testing.T) {
 		"https://169.254.169.254/latest": "not a public address",
 		"https://localhost/":             "localhost",
 		"https://api.localhost/":         "localhost",
+		"https://localhost./":            "localhost",
+		"https://127.1/":                 "127.0.0.1 is not a public address",
+		"https://2130706433/":            "127.0.0.1 is not a public address",
+		"https://0x7f000001/":            "127.0.0.1 is not a public address",
+		"https://017700000001/":          "127.0.0.1 is not a public address",
+		"https://0177.0.0.1/":            "127.0.0.1 is not a public address",
+		"https://10.258/":                "10.0.1.2 is not a public address",
+		"https://134744072/":             "", // 8.8.8.8
+		"https://1.2.3.08/":              "not a valid IPv4 address",
+		"https://8.8.8.8./hook":          "",
+		"https://[::ffff:8.8.8.8]/":      "",
+		"https://[::ffff:127.0.0.1]/":    "127.0.0.1 is not a public address",
+		"https://[64:ff9b::8.8.8.8]/":    "is not a public address",
 	} {
 		got := CheckURL(ctx, raw, false, r)
 		if want == "" {
