@@ -559,7 +559,9 @@ func (s *syncer) run() error {
 				// Its parent has no line in this file: it becomes a task.
 				sv.Parent = 0
 				f.tail = append(f.tail, t)
-				s.patchParentAway(id)
+				if updated := s.patchParentAway(id); updated != "" {
+					sv.Updated = updated
+				}
 			}
 		}
 		added[id] = t
@@ -624,15 +626,17 @@ func seenTwice(r ref, vault map[int64]ref) bool {
 
 // patchParentAway makes a subtask whose parent has no line in its file a
 // task (the vault's nesting is the truth).
-func (s *syncer) patchParentAway(id int64) {
+func (s *syncer) patchParentAway(id int64) (updatedAt string) {
 	if s.opts.DryRun {
-		return
+		return ""
 	}
 	s.step()
 	var out apiTask
 	if err := s.api.do(s.ctx, "PATCH", "/v1/tasks/"+strconv.FormatInt(id, 10), "", map[string]any{"parent_task_id": nil}, &out); err != nil {
 		s.fail("making task %d a top-level task: %v", id, err)
+		return ""
 	}
+	return out.UpdatedAt // the state keeps the task as this run left it
 }
 
 // create makes the task of a line that has none (or whose task is gone).
