@@ -325,7 +325,7 @@ func (q *Queries) WebhookList(ctx context.Context, arg WebhookListParams) ([]Web
 }
 
 const webhookLock = `-- name: WebhookLock :one
-SELECT user_id, id, url, events, description, secret_sealed, enabled, disabled_reason, version, created_at, updated_at FROM webhooks WHERE user_id = $1 AND id = $2 FOR UPDATE
+SELECT user_id, id, url, events, description, secret_sealed, enabled, disabled_reason, version, created_at, updated_at FROM webhooks WHERE user_id = $1 AND id = $2 FOR NO KEY UPDATE
 `
 
 type WebhookLockParams struct {
@@ -333,6 +333,11 @@ type WebhookLockParams struct {
 	ID     int64
 }
 
+// WebhookLock locks a webhook for a PATCH or DELETE. FOR NO KEY UPDATE,
+// not FOR UPDATE: a delivery worker that has locked one of its deliveries
+// then logs the attempt, whose foreign key takes KEY SHARE on the webhook;
+// FOR UPDATE would wait for that while the pause waits for the delivery,
+// a deadlock.
 func (q *Queries) WebhookLock(ctx context.Context, arg WebhookLockParams) (Webhook, error) {
 	row := q.db.QueryRow(ctx, webhookLock, arg.UserID, arg.ID)
 	var i Webhook

@@ -6,8 +6,13 @@ RETURNING *;
 -- name: WebhookGet :one
 SELECT * FROM webhooks WHERE user_id = @user_id AND id = @id;
 
+-- WebhookLock locks a webhook for a PATCH or DELETE. FOR NO KEY UPDATE,
+-- not FOR UPDATE: a delivery worker that has locked one of its deliveries
+-- then logs the attempt, whose foreign key takes KEY SHARE on the webhook;
+-- FOR UPDATE would wait for that while the pause waits for the delivery,
+-- a deadlock.
 -- name: WebhookLock :one
-SELECT * FROM webhooks WHERE user_id = @user_id AND id = @id FOR UPDATE;
+SELECT * FROM webhooks WHERE user_id = @user_id AND id = @id FOR NO KEY UPDATE;
 
 -- name: WebhookList :many
 SELECT * FROM webhooks
