@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -163,7 +165,7 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	registerDocs(mux)
-	return s, withRequestID(responseHeaders(withForwardedFor(withDeadline(opts.RequestTimeout, notModified(mux))))), api
+	return s, withRequestID(responseHeaders(withForwardedFor(withDeadline(opts.RequestTimeout, canonicalContentType(notModified(routerProblems(mux))))))), api
 }
 
 // humaHooks sets the two things Huma offers only as process-wide
@@ -233,8 +235,15 @@ var jsonFormat = huma.Format{
 		enc.SetEscapeHTML(false)
 		return enc.Encode(v)
 	},
-	Unmarshal: json.Unmarshal,
+	Unmarshal: func(data []byte, v any) error {
+		if !utf8.Valid(data) {
+			return errNotUTF8 // JSON text is UTF-8 (RFC 8259, 8.1): not JSON, 400
+		}
+		return json.Unmarshal(data, v)
+	},
 }
+
+var errNotUTF8 = errors.New("the body is not valid UTF-8, so it is not JSON")
 
 // maxBodyBytes is the contract's body limit: a body over 1 MiB is 413.
 // Huma refuses a body that reaches its limit, hence the extra byte.
@@ -286,7 +295,7 @@ func headerComponents() map[string]*huma.Header {
 			Schema: exactly("nosniff")},
 		"Cache-Control": {Description: "private, no-cache: the reply is the caller's own, and a cache must revalidate it " +
 			"(If-None-Match) before reusing it.", Schema: exactly("private, no-cache")},
-		"Cache-Control-Secret": {Description: "no-store: the reply carries a secret (a token), which no cache may keep; replays too.",
+		"Cache-Control-Secret": {Description: "no-store: the reply carries a secret (a token, or a webhook's signing secret), which no cache may keep; replays too. The same routes' errors are private, no-cache.",
 			Schema: exactly("no-store")},
 		"RateLimit": {Description: "When rate limits are on: the limit that applied (user, address or sign-up), the requests " +
 			"left in it (r) and the seconds until it is full again (t), as in draft-ietf-httpapi-ratelimit-headers.",
@@ -406,14 +415,14 @@ func declareResponses(oapi *huma.OpenAPI, op *huma.Operation) {
 		})
 	}
 
-	cacheControl := "Cache-Control"
-	if secretRoutes[op.Method+" "+op.Path] {
-		cacheControl = "Cache-Control-Secret"
-	}
 	for key, resp := range op.Responses {
 		status, err := strconv.Atoi(key)
 		if err != nil {
 			continue
+		}
+		cacheControl := "Cache-Control"
+		if secretRoutes[op.Method+" "+op.Path] && status < 300 {
+			cacheControl = "Cache-Control-Secret"
 		}
 		if d, ok := statusDescriptions[status]; ok && (resp.Description == "" || resp.Description == http.StatusText(status)) {
 			resp.Description = d

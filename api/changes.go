@@ -74,10 +74,14 @@ func decodeChangeCursor(location, raw string, user int64) (changePosition, error
 		return changePosition{User: user}, nil
 	}
 	var p changePosition
-	if err := cursor.DecodeValue(raw, &p); err != nil || p.User != user || p.Xid < 0 {
-		return p, fieldError(location, "not a change cursor of yours: use a next_cursor, an event id or GET /v1/changes/cursor")
+	if err := cursor.DecodeValue(raw, &p); err != nil || p.User != user || p.Xid < 0 || p.ID < 0 {
+		return p, errNotOurCursor(location)
 	}
 	return p, nil
+}
+
+func errNotOurCursor(location string) error {
+	return fieldError(location, "not a change cursor of yours: use a next_cursor, an event id or GET /v1/changes/cursor")
 }
 
 func (p changePosition) encode() string { return cursor.EncodeValue(p) }
@@ -132,7 +136,7 @@ func (s *server) listChanges(ctx context.Context, in *ChangeListInput) (*ChangeL
 	if err != nil {
 		return nil, err
 	}
-	page, err := s.changesAfter(ctx, since, in.Limit)
+	page, err := s.changesAfter(ctx, "query.since", since, in.Limit)
 	// Changes the caller's own writes committed can wait behind an older
 	// transaction still running (any user's: transaction ids are global);
 	// such transactions are short, so wait for them a little rather than
@@ -186,6 +190,7 @@ type changePage struct {
 	next      changePosition
 	heldBack  bool
 	pruned    int64 // where the retained log starts
+	horizon   int64 // the oldest transaction running when it was read
 }
 
 const (
@@ -212,14 +217,22 @@ func (p changePage) append(next changePage) changePage {
 	return p
 }
 
-// changesAfter reads the page of at most limit entities after since, in
-// one statement; a since older than the retained log is 410.
-func (s *server) changesAfter(ctx context.Context, since changePosition, limit int64) (changePage, error) {
+// changesAfter reads the page of at most limit entities after since, a
+// cursor the client sent at location, in one statement. A since older
+// than the retained log is 410; one past the horizon is 422, since no
+// cursor handed out can be (the horizon only moves on): a cursor that was
+// made up, which would otherwise skip every change before it.
+func (s *server) changesAfter(ctx context.Context, location string, since changePosition, limit int64) (changePage, error) {
 	page, err := s.readChanges(ctx, since, limit)
-	if err == nil && since.Xid != 0 && since.Xid < page.pruned {
+	switch {
+	case err != nil:
+		return page, err
+	case since.Xid != 0 && since.Xid < page.pruned:
 		return changePage{}, errCursorGone()
+	case since.Xid >= page.horizon:
+		return changePage{}, errNotOurCursor(location)
 	}
-	return page, err
+	return page, nil
 }
 
 // readChanges is changesAfter without the 410, for reading on from a
@@ -236,7 +249,7 @@ func (s *server) readChanges(ctx context.Context, since changePosition, limit in
 	if rows[0].EntityType == nil {
 		rows = rows[:0]
 	}
-	page := changePage{ChangePage: ChangePage{Items: make([]Change, 0, min(len(rows), int(limit)))}, heldBack: heldBack, pruned: pruned}
+	page := changePage{ChangePage: ChangePage{Items: make([]Change, 0, min(len(rows), int(limit)))}, heldBack: heldBack, pruned: pruned, horizon: horizon}
 	for i, r := range rows {
 		if i == int(limit) {
 			page.HasMore = true

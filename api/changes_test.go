@@ -195,6 +195,21 @@ func TestChangeFeedCursors(t *testing.T) {
 	for _, bad := range []string{"nonsense", "AQAAAAAAAAAB", e.changes("", 1).NextCursor[:5]} {
 		e.do("GET", "/v1/changes?since="+url.QueryEscape(bad), nil).requireProblem(http.StatusUnprocessableEntity, "query.since")
 	}
+	// A cursor past the horizon was never handed out: following it would
+	// skip every change made before it, so it is no cursor of ours. Nor
+	// is one with fields of its own or a negative position.
+	forge := func(v string) string {
+		return base64.RawURLEncoding.EncodeToString(append([]byte{2}, v...))
+	}
+	for _, forged := range []string{
+		forge(fmt.Sprintf(`{"u":%d,"x":1000000000000000,"i":1}`, e.userID)),
+		forge(fmt.Sprintf(`{"u":%d,"x":5,"i":-7}`, e.userID)),
+		forge(fmt.Sprintf(`{"u":%d,"x":5,"i":1,"extra":1}`, e.userID)),
+	} {
+		e.do("GET", "/v1/changes?since="+forged, nil).requireProblem(http.StatusUnprocessableEntity, "query.since")
+		e.do("GET", "/v1/changes/stream", nil, "Last-Event-ID", forged).requireProblem(http.StatusUnprocessableEntity, "header.Last-Event-ID")
+	}
+
 	// Another user's cursor is not one of yours.
 	mine := e.changes("", 100).NextCursor
 	bob, _ := e.signUp("bob")

@@ -334,7 +334,7 @@ func (s *server) streamChanges(ctx context.Context, in *ChangeStreamInput) (*hum
 	hash, _ := ctx.Value(tokenHashKey{}).([]byte)
 	sub, unsubscribe := s.changes.subscribe(user, hash)
 	s.changes.reads.WithLabelValues("stream").Inc()
-	first, err := s.changesAfter(ctx, pos, 100)
+	first, err := s.changesAfter(ctx, location, pos, 100)
 	if err != nil {
 		unsubscribe()
 		return nil, err
@@ -432,7 +432,7 @@ func (s *server) followChanges(ctx context.Context, w io.Writer, sub *changeSub,
 		sub.take()
 		s.changes.reads.WithLabelValues("stream").Inc()
 		var err error
-		page, err = s.changesAfter(ctx, pos, 100)
+		page, err = s.changesAfter(ctx, "query.since", pos, 100) // pos is the stream's own: never past the horizon
 		if err != nil {
 			if ctx.Err() != nil {
 				return

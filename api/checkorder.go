@@ -76,9 +76,12 @@ const maxID = 1<<53 - 1
 type serverKey struct{}
 
 // pathFirst is Huma's error constructor with the contract's order: a
-// 422 for a request whose path names a missing resource becomes that 404.
+// problem with the request's own validity (a 422, or a body that is not
+// JSON, too large or of another type) for a request whose path names a
+// missing resource becomes that 404.
 func pathFirst(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
-	if status == http.StatusUnprocessableEntity {
+	switch status {
+	case http.StatusUnprocessableEntity, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
 		if missing := pathResourceMissing(hctx); missing != nil {
 			return missing
 		}

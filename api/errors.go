@@ -95,9 +95,10 @@ func (s *server) problem(ctx context.Context, err error) error {
 			return huma.NewError(p.status, http.StatusText(p.status)+": "+p.message,
 				&huma.ErrorDetail{Location: p.location, Message: p.message})
 		}
-		if pgErr.Code == "22021" || pgErr.Code == "22P05" {
+		if nulRefused(err) {
 			// JSON may carry \u0000, PostgreSQL text may not. Only bodies
-			// reach here: the one free-text query parameter is checked first.
+			// reach here (the one free-text query parameter is checked
+			// first), and register names the field when it can.
 			return fieldError("body", "text cannot contain the NUL character (\\u0000)")
 		}
 	}
@@ -152,6 +153,12 @@ func isConnectError(err error) bool {
 	return errors.As(err, &connErr)
 }
 
+// isStatus reports whether err is a problem of that status.
+func isStatus(err error, status int) bool {
+	var se huma.StatusError
+	return errors.As(err, &se) && se.GetStatus() == status
+}
+
 // fieldError is a 422 about one field of the request.
 func fieldError(location, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
@@ -178,6 +185,13 @@ func orNotFound(err error, kind string, id int64) error {
 // field itself ("body.title").
 var requiredProperty = regexp.MustCompile(`^expected required property (\S+) to be present$`)
 
+// decodeMismatch matches encoding/json's message for a value the schema
+// let through but the field's Go type cannot hold (6.0 or 1e3 for an
+// integer id), which Huma reports at "body" in Go's words.
+var decodeMismatch = regexp.MustCompile(`^json: cannot unmarshal (?:number )?(\S+) into Go struct field [^.\s]*\.(\S+) of type (\S+)$`)
+
+var goTypeNames = map[string]string{"int64": "an integer", "int32": "an integer", "int": "an integer", "float64": "a number", "string": "a string", "bool": "a boolean"}
+
 // clarifyProblems is a response transformer: every problem Huma writes
 // (its own validation errors included) passes clarify on its way out, so
 // that all of them follow the contract.
@@ -202,6 +216,15 @@ func clarify(se huma.StatusError) huma.StatusError {
 		}
 		if match := requiredProperty.FindStringSubmatch(d.Message); match != nil {
 			d.Location += "." + match[1]
+			d.Value = nil
+		}
+		if match := decodeMismatch.FindStringSubmatch(d.Message); match != nil && d.Location == "body" {
+			d.Location += "." + match[2]
+			want := goTypeNames[match[3]]
+			if want == "" {
+				want = "a value of another type"
+			}
+			d.Message = fmt.Sprintf("expected %s, got %s", want, match[1])
 			d.Value = nil
 		}
 		switch d.Value.(type) {

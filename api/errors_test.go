@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,9 +19,18 @@ func TestRequestErrors(t *testing.T) {
 	e.do("POST", "/v1/projects", `name=x`).requireProblem(http.StatusBadRequest)
 	e.do("POST", "/v1/projects", "").requireProblem(http.StatusBadRequest)
 
+	// JSON text is UTF-8: other bytes are not JSON (and nothing is kept).
+	e.do("POST", "/v1/projects", "{\"name\": \"bad\xff\"}").requireProblem(http.StatusBadRequest, "body")
+
 	// 415: a body that does not say it is JSON.
 	e.do("POST", "/v1/projects", `{"name": "x"}`, "Content-Type", "text/plain").requireProblem(http.StatusUnsupportedMediaType)
 	e.do("POST", "/v1/projects", `name=x`, "Content-Type", "application/x-www-form-urlencoded").requireProblem(http.StatusUnsupportedMediaType)
+	// Media types are case-insensitive and may space their parameters.
+	e.do("POST", "/v1/projects", `{"name": "Upper"}`, "Content-Type", "Application/JSON").requireStatus(http.StatusCreated)
+	e.do("POST", "/v1/projects", `{"name": "Spaced"}`, "Content-Type", "application/json ; charset=UTF-8").requireStatus(http.StatusCreated)
+	require.Equal(t, 2, e.count(`SELECT count(*) FROM projects`))
+	e.do("DELETE", "/v1/projects/"+fmt.Sprint(e.count(`SELECT min(id) FROM projects`)), nil).requireStatus(http.StatusNoContent)
+	e.do("DELETE", "/v1/projects/"+fmt.Sprint(e.count(`SELECT max(id) FROM projects`)), nil).requireStatus(http.StatusNoContent)
 
 	// 413: a body over 1 MiB; exactly 1 MiB is still read (and judged on
 	// its content).
@@ -53,12 +63,52 @@ func TestUnauthenticatedBeforeAnythingElse(t *testing.T) {
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM tokens`))
 }
 
-// PostgreSQL text cannot hold NUL; JSON can. That is the client's 422.
+// PostgreSQL text cannot hold NUL; JSON can. That is the client's 422,
+// at the field.
 func TestNULCharactersAreRefused(t *testing.T) {
 	e := setup(t)
-	e.do("POST", "/v1/projects", `{"name": "a\u0000b"}`).requireProblem(http.StatusUnprocessableEntity, "body")
+	e.do("POST", "/v1/projects", `{"name": "a\u0000b"}`).requireProblem(http.StatusUnprocessableEntity, "body.name")
+	p := e.newProject("P")
+	e.do("PATCH", fmt.Sprintf("/v1/projects/%d", p), `{"description": "x\u0000"}`).requireProblem(http.StatusUnprocessableEntity, "body.description")
+	e.do("POST", "/v1/webhooks", `{"url": "https://8.8.8.8/h", "events": ["*"], "description": "\u0000"}`).
+		requireProblem(http.StatusUnprocessableEntity, "body.description")
 	e.do("GET", "/v1/tasks?q=a%00b", nil).requireProblem(http.StatusUnprocessableEntity, "query.q")
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM projects`))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM projects WHERE description IS NULL`))
+	require.Zero(t, e.count(`SELECT count(*) FROM webhooks`))
+}
+
+// What the router answers by itself (no such route, a method the route
+// lacks) is problem+json like every other error.
+func TestUnknownRoutesAndMethodsAreProblems(t *testing.T) {
+	e := setup(t)
+	notFound := e.do("GET", "/v1/nothing-here", nil)
+	notFound.requireProblem(http.StatusNotFound)
+	require.Contains(t, notFound.object()["detail"], "/v1/nothing-here")
+	e.do("GET", "/v1/projects/", nil).requireProblem(http.StatusNotFound)
+	wrong := e.do("PUT", "/v1/projects", `{"name": "x"}`)
+	wrong.requireProblem(http.StatusMethodNotAllowed)
+	require.Equal(t, "GET, HEAD, POST", wrong.Header.Get("Allow"))
+	require.Equal(t, "private, no-cache", wrong.Header.Get("Cache-Control"))
 	require.Zero(t, e.count(`SELECT count(*) FROM projects`))
+}
+
+// A path naming no resource of the caller's is 404 before anything is
+// said about the body: not JSON (400), too large (413), not declared
+// JSON (415), invalid (422).
+func TestMissingPathComesBeforeTheBody(t *testing.T) {
+	e := setup(t)
+	for _, c := range []struct {
+		body    string
+		headers []string
+	}{
+		{`{"name": "x"`, nil},
+		{`{"name": "x"}`, []string{"Content-Type", "text/plain"}},
+		{`{"name": "` + strings.Repeat("a", 1<<20) + `"}`, nil},
+		{`{"name": ""}`, nil},
+	} {
+		e.do("PATCH", "/v1/projects/999999", c.body, c.headers...).requireProblem(http.StatusNotFound)
+	}
 }
 
 // An unexpected database error is a 500 that says nothing about the

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,13 +53,13 @@ func (s *server) idempotencyKey(ctx huma.Context, body []byte) (*idempotencyKey,
 	if key == "" || ctx.Method() != http.MethodPost {
 		return nil, nil
 	}
-	if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if !utf8.ValidString(key) || utf8.RuneCountInString(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return nil, fieldError("header.Idempotency-Key", "1 to %d printable characters", maxIdempotencyKey)
 	}
 	k := &idempotencyKey{method: ctx.Method(), path: ctx.URL().Path, key: key}
 	if u, ok := ctx.Context().Value(userKey{}).(db.User); ok {
 		k.userID = u.ID
-	} else if len(key) < minSignUpKey {
+	} else if utf8.RuneCountInString(key) < minSignUpKey { // lengths count code points
 		return nil, fieldError("header.Idempotency-Key",
 			"a sign-up key stands for the new user's token: at least %d characters (send a random one)", minSignUpKey)
 	}

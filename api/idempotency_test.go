@@ -64,6 +64,9 @@ func TestIdempotentSignUpReturnsTheSameToken(t *testing.T) {
 	// A sign-up key stands for the token it replays: short ones are refused.
 	e.as("").do("POST", "/v1/users", `{"name": "carol"}`, "Idempotency-Key", strings.Repeat("k", 31)).
 		requireProblem(http.StatusUnprocessableEntity, "header.Idempotency-Key")
+	// Lengths count code points: 31 of them are short in any script.
+	e.as("").do("POST", "/v1/users", `{"name": "carol"}`, "Idempotency-Key", strings.Repeat("é", 31)).
+		requireProblem(http.StatusUnprocessableEntity, "header.Idempotency-Key")
 	require.Equal(t, 0, e.count(`SELECT count(*) FROM users WHERE name = 'carol'`))
 
 	key := strings.Repeat("k", 32)

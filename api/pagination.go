@@ -22,7 +22,7 @@ func (p PageQuery) afterID() (int64, error) {
 
 // Page is the body of every list response.
 type Page[T any] struct {
-	Items      []T     `json:"items" nullable:"false" doc:"The items of this page, ordered by id."`
+	Items      []T     `json:"items" nullable:"false" doc:"The items of this page, in the order the operation describes."`
 	NextCursor *string `json:"next_cursor" nullable:"true" example:"AQAAAAAAAAAy" doc:"Pass as ?cursor= for the next page; null exactly when no item follows."`
 }
 

@@ -112,7 +112,8 @@ func projectOutput(p db.Project) *ProjectOutput {
 func registerProjects(api huma.API, s *server) {
 	const tag = "Projects"
 	create := operation("create-project", http.MethodPost, "/v1/projects", tag, "Create a project",
-		"Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).", http.StatusCreated)
+		"Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively), "+
+			"or when the caller already holds their quota of projects (1 000).", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
 	registerWrite(api, s, create, s.createProject)
 

@@ -120,16 +120,28 @@ func (c *usageCache) passes(userID int64, k quotaKind, adding int64) bool {
 }
 
 // withinQuota checks the caller's quota of kind in the write's
-// transaction q and, once the write commits, counts what it added.
+// transaction q and, once the write commits, counts what it added. For
+// tags that is every name given, new or not: the count may err high
+// (which only brings its next read forward), never low, or creates
+// within a minute of a read could pass the quota by any amount.
 func (s *server) withinQuota(ctx context.Context, q *db.Queries, k quotaKind, adding int64, names []string) error {
 	userID := caller(ctx).ID
 	if err := s.usage.check(ctx, q, userID, k, adding, names); err != nil {
 		return err
 	}
-	if k != quotaTags {
-		s.onCommit(ctx, func() { s.usage.created(userID, k, adding) })
-	}
+	s.onCommit(ctx, func() { s.usage.created(userID, k, adding) })
 	return nil
+}
+
+// splitQuota splits withinQuota's answer for a write that still has the
+// request's own validity to check: the contract answers 422 before any
+// 409, so a quota's refusal (a 409) is held back until those checks have
+// passed, while any other error ends the request at once.
+func splitQuota(err error) (refusal, failure error) {
+	if isStatus(err, http.StatusConflict) {
+		return err, nil
+	}
+	return nil, err
 }
 
 // withinTagQuota checks that creating the tags among names that do not

@@ -64,3 +64,49 @@ func TestQuotaReachedThroughTheCache(t *testing.T) {
 	e.do("POST", "/v1/projects", map[string]any{"name": "P20"}).requireProblem(http.StatusConflict)
 	require.Equal(t, 20, e.count(`SELECT count(*) FROM projects`))
 }
+
+// Tags count through the cache too: tasks that each bring new tags reach
+// the tag quota, however quickly they come.
+func TestTagQuotaReachedThroughTheCache(t *testing.T) {
+	e := setup(t, quotas(api.Quotas{Tags: 100}))
+	p := e.newProject("P")
+	newTags := func(n int) []string {
+		var names []string
+		for j := range 10 {
+			names = append(names, fmt.Sprintf("t%d-%d", n, j))
+		}
+		return names
+	}
+	for i := range 10 {
+		e.newTask(map[string]any{"project_id": p, "title": fmt.Sprint(i), "tags": newTags(i)})
+	}
+	over := e.do("POST", "/v1/tasks", map[string]any{"project_id": p, "title": "over", "tags": newTags(10)})
+	require.Contains(t, over.requireStatus(http.StatusConflict).object()["detail"], "100 tags")
+	e.newTask(map[string]any{"project_id": p, "title": "old tags", "tags": newTags(3)})
+	require.Equal(t, 100, e.count(`SELECT count(*) FROM tags`))
+	require.Equal(t, 11, e.count(`SELECT count(*) FROM tasks`))
+}
+
+// At a quota, the request's own faults still answer 422 first, and the
+// quota's 409 comes before If-Match's 412: the contract's order.
+func TestQuotaAnswersInTheContractsOrder(t *testing.T) {
+	e := setup(t, quotas(api.Quotas{Tags: 2}))
+	p := e.newProject("P")
+	task := e.newTask(map[string]any{"project_id": p, "title": "full", "tags": []string{"a", "b"}})
+
+	e.do("POST", "/v1/tasks", map[string]any{"project_id": 999999, "title": "x", "tags": []string{"new"}}).
+		requireProblem(http.StatusUnprocessableEntity, "body.project_id")
+	e.do("POST", "/v1/tasks", map[string]any{"project_id": p, "title": "x", "parent_task_id": 999999, "tags": []string{"new"}}).
+		requireProblem(http.StatusUnprocessableEntity, "body.parent_task_id")
+	var many []string
+	for i := range 21 {
+		many = append(many, fmt.Sprint("n", i))
+	}
+	e.do("POST", taskPath(task)+"/tags", map[string]any{"tags": many}).requireProblem(http.StatusUnprocessableEntity, "body.tags")
+	e.do("POST", "/v1/tasks", map[string]any{"project_id": p, "title": "x", "tags": []string{"new"}}).requireProblem(http.StatusConflict)
+	e.do("POST", taskPath(task)+"/tags", map[string]any{"tags": []string{"new"}}).requireProblem(http.StatusConflict)
+	e.do("PATCH", taskPath(task), map[string]any{"tags": []string{"new"}}, "If-Match", `"999"`).requireProblem(http.StatusConflict)
+	require.Equal(t, 2, e.count(`SELECT count(*) FROM tags`))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM tasks`))
+	require.Equal(t, 2, e.count(`SELECT count(*) FROM tags WHERE name IN ('a', 'b')`))
+}

@@ -60,6 +60,8 @@ func TestCacheAndSniffingHeaders(t *testing.T) {
 	}{
 		{"sign-up", "POST", "/v1/users", map[string]any{"name": "dave"}, "no-store"},
 		{"token creation", "POST", "/v1/tokens", map[string]any{"name": "ci"}, "no-store"},
+		{"a refused token creation carries no secret", "POST", "/v1/tokens", map[string]any{"name": ""}, "private, no-cache"},
+		{"a refused sign-up carries none either", "POST", "/v1/users", map[string]any{"name": ""}, "private, no-cache"},
 		{"a read", "GET", "/v1/me", nil, "private, no-cache"},
 		{"a write", "POST", "/v1/projects", map[string]any{"name": "P"}, "private, no-cache"},
 		{"a problem", "GET", "/v1/projects/999", nil, "private, no-cache"},

@@ -41,10 +41,10 @@ func normalizeTags(location string, names []string) ([]string, error) {
 // normalizeTagFilter normalizes ?tag= values (no count limit there).
 func normalizeTagFilter(names []string) ([]string, error) {
 	out := make([]string, 0, len(names))
-	for _, n := range names {
+	for i, n := range names {
 		norm, err := tagname.Normalize(n)
 		if err != nil {
-			return nil, fieldError("query.tag", "%v", err)
+			return nil, fieldError(fmt.Sprintf("query.tag[%d]", i), "%v", err)
 		}
 		out = append(out, norm)
 	}
@@ -97,7 +97,7 @@ type TagCreatedOutput struct {
 }
 
 type TagNameBody struct {
-	Name string `json:"name" minLength:"1" maxLength:"1000" example:"Web Dev" doc:"A tag name; normalized (\"Web Dev\" becomes web-dev)."`
+	Name string `json:"name" minLength:"1" example:"Web Dev" doc:"A tag name; normalized (\"Web Dev\" becomes web-dev) and cut to 64 characters."`
 }
 
 type TagCreateInput struct {
@@ -108,7 +108,7 @@ type TagPatchInput struct {
 	TagPath
 	Conditional
 	Body struct {
-		Name Optional[string] `json:"name,omitempty" minLength:"1" maxLength:"1000" example:"Web Dev" doc:"New name, normalized; absent leaves it unchanged."`
+		Name Optional[string] `json:"name,omitempty" minLength:"1" example:"Web Dev" doc:"New name, normalized; absent leaves it unchanged."`
 	}
 }
 
@@ -214,6 +214,7 @@ func (s *server) getTag(ctx context.Context, in *TagPath) (*TagOutput, error) {
 
 // tagPosition is where a tag list page ends: the sort keys of its last tag.
 type tagPosition struct {
+	Sort  string `json:"s"` // the order it belongs to: a cursor of one is no position in the other
 	Name  string `json:"n"`
 	Count int64  `json:"c"`
 }
@@ -228,6 +229,9 @@ func (s *server) listTags(ctx context.Context, in *TagListInput) (*TagListOutput
 		if err := cursor.DecodeValue(in.Cursor, &pos); err != nil {
 			return nil, fieldError("query.cursor", "%v", err)
 		}
+		if pos.Sort != in.Sort {
+			return nil, fieldError("query.cursor", "this cursor pages the list sorted by %q, not by %q", pos.Sort, in.Sort)
+		}
 		p.After, p.AfterName, p.AfterCount = true, pos.Name, pos.Count
 	}
 	rows, err := db.New(s.pool).TagList(ctx, p)
@@ -238,7 +242,7 @@ func (s *server) listTags(ctx context.Context, in *TagListInput) (*TagListOutput
 	for i, r := range rows {
 		if i == int(in.Limit) {
 			last := rows[i-1]
-			next := cursor.EncodeValue(tagPosition{Name: last.Name, Count: last.TaskCount})
+			next := cursor.EncodeValue(tagPosition{Sort: in.Sort, Name: last.Name, Count: last.TaskCount})
 			page.NextCursor = &next
 			break
 		}

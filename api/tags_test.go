@@ -61,6 +61,11 @@ func TestTagListSortsAndFilters(t *testing.T) {
 	e.do("GET", "/v1/tags?sort=newest", nil).requireProblem(http.StatusUnprocessableEntity, "query.sort")
 	e.do("GET", "/v1/tags?unused=perhaps", nil).requireProblem(http.StatusUnprocessableEntity, "query.unused")
 	e.do("GET", "/v1/tags?cursor=AQAAAAAAAAAB", nil).requireProblem(http.StatusUnprocessableEntity, "query.cursor")
+	// A cursor pages the order it came from: by name is no place in by
+	// popularity, where it would skip tags.
+	nameCursor := e.do("GET", "/v1/tags?limit=1", nil).requireStatus(http.StatusOK).object()["next_cursor"].(string)
+	e.do("GET", "/v1/tags?limit=1&sort=popular&cursor="+nameCursor, nil).requireProblem(http.StatusUnprocessableEntity, "query.cursor")
+	e.do("GET", "/v1/tags?limit=1&sort=name&cursor="+nameCursor, nil).requireStatus(http.StatusOK)
 }
 
 func TestTagRenameReachesEveryTask(t *testing.T) {

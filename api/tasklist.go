@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -28,11 +29,28 @@ type TaskListInput struct {
 	topLevelSet, overdueSet bool
 }
 
-// Resolve notes which boolean filters were given: absent and false differ.
+// Resolve notes which boolean filters were given (absent and false
+// differ) and refuses an empty value of a repeatable filter, which Huma
+// would otherwise take, when it comes first, for the filter's absence:
+// ?status=&status=done must not list every status.
 func (in *TaskListInput) Resolve(ctx huma.Context) []error {
 	in.topLevelSet = ctx.Query("top_level") != ""
 	in.overdueSet = ctx.Query("overdue") != ""
-	return nil
+	var errs []error
+	u := ctx.URL()
+	query := u.Query()
+	for _, name := range []string{"status", "priority", "tag"} {
+		vals := query[name]
+		if len(vals) == 0 || vals[0] != "" {
+			continue // Huma and the handler check what Huma reads
+		}
+		for i, v := range vals {
+			if v == "" {
+				errs = append(errs, &huma.ErrorDetail{Location: fmt.Sprintf("query.%s[%d]", name, i), Message: "an empty value filters nothing; leave the parameter out instead", Value: v})
+			}
+		}
+	}
+	return errs
 }
 
 type TaskListOutput struct {

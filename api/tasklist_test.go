@@ -82,18 +82,24 @@ func TestTaskListFilters(t *testing.T) {
 
 	// Bad filter values are 422 at the parameter.
 	for query, location := range map[string]string{
-		"status=started":       "query.status[0]",
-		"priority=urgent":      "query.priority[0]",
-		"top_level=yes":        "query.top_level",
-		"overdue=1x":           "query.overdue",
-		"due_before=tomorrow":  "query.due_before",
-		"due_after=2026-02-30": "query.due_after",
-		"project_id=abc":       "query.project_id",
-		"project_id=0":         "query.project_id",
-		"tag=%F0%9F%94%A5":     "query.tag",
-		"tag=123":              "query.tag",
-		"cursor=nope":          "query.cursor",
-		"limit=500":            "query.limit",
+		"status=started":          "query.status[0]",
+		"priority=urgent":         "query.priority[0]",
+		"top_level=yes":           "query.top_level",
+		"overdue=1x":              "query.overdue",
+		"due_before=tomorrow":     "query.due_before",
+		"due_after=2026-02-30":    "query.due_after",
+		"project_id=abc":          "query.project_id",
+		"project_id=0":            "query.project_id",
+		"tag=%F0%9F%94%A5":        "query.tag[0]",
+		"tag=123":                 "query.tag[0]",
+		"tag=a&tag=123":           "query.tag[1]",
+		"tag=&tag=a":              "query.tag[0]",
+		"tag=a&tag=":              "query.tag[1]",
+		"status=&status=done":     "query.status[0]",
+		"status=done&status=":     "query.status[1]",
+		"priority=&priority=high": "query.priority[0]",
+		"cursor=nope":             "query.cursor",
+		"limit=500":               "query.limit",
 	} {
 		e.do("GET", "/v1/tasks?"+query, nil).requireProblem(http.StatusUnprocessableEntity, location)
 	}

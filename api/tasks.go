@@ -2,9 +2,9 @@ package api
 
 import (
 	"context"
-	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -139,7 +139,8 @@ func registerTasks(api huma.API, s *server) {
 	const tag = "Tasks"
 	create := operation("create-task", http.MethodPost, "/v1/tasks", tag, "Create a task",
 		"Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. "+
-			"409 when the project is archived or when an open subtask would go under a done parent.", http.StatusCreated)
+			"409 when the project is archived, when an open subtask would go under a done parent, or when the task, or a tag it would create, "+
+			"exceeds the caller's quota (100 000 tasks, 10 000 tags). A bad reference (422) answers before a quota.", http.StatusCreated)
 	create.Errors = append(create.Errors, http.StatusConflict)
 	registerWrite(api, s, create, s.createTask)
 
@@ -153,7 +154,8 @@ func registerTasks(api huma.API, s *server) {
 	register(api, s, get, s.getTask)
 
 	patch := operation("update-task", http.MethodPatch, "/v1/tasks/{id}", tag, "Update a task",
-		"JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.", http.StatusOK)
+		"JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. "+
+			"409 also when new tag names would exceed the caller's tag quota (10 000).", http.StatusOK)
 	patch.Errors = append(patch.Errors, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed)
 	registerWrite(api, s, patch, s.patchTask)
 
@@ -210,12 +212,15 @@ func parseDate(location string, s *string) (*time.Time, error) {
 }
 
 // checkHours enforces "at most two decimals", which JSON Schema cannot
-// express reliably for binary floats.
+// express reliably for binary floats. The shortest decimal that reads
+// back as the same float is the number as the client wrote it (up to 15
+// significant digits), so its digits after the point are counted:
+// 5.000000001 has nine, however close to 5 it is.
 func checkHours(location string, h *float64) error {
 	if h == nil {
 		return nil
 	}
-	if cents := *h * 100; math.Abs(cents-math.Round(cents)) > 1e-6 {
+	if _, frac, ok := strings.Cut(strconv.FormatFloat(*h, 'f', -1, 64), "."); ok && len(frac) > 2 {
 		return fieldError(location, "at most two decimals")
 	}
 	return nil
@@ -235,10 +240,12 @@ func (s *server) createTask(ctx context.Context, q *db.Queries, in *TaskCreateIn
 		return nil, err
 	}
 	status := db.TaskStatus(b.Status)
-	if err := s.withinQuota(ctx, q, quotaTasks, 1, nil); err != nil {
-		return nil, err
+	quota := s.withinQuota(ctx, q, quotaTasks, 1, nil)
+	if quota == nil {
+		quota = s.withinTagQuota(ctx, q, tags)
 	}
-	if err := s.withinTagQuota(ctx, q, tags); err != nil {
+	quota, err = splitQuota(quota)
+	if err != nil {
 		return nil, err
 	}
 	row, err := q.TaskCreate(ctx, db.TaskCreateParams{
@@ -256,16 +263,21 @@ func (s *server) createTask(ctx context.Context, q *db.Queries, in *TaskCreateIn
 	if err != nil {
 		return nil, err // a bad project or parent fails on its foreign key
 	}
-	// The statement has written; a refusal here rolls it back.
-	if err := checkPlacement(placement{
+	// The statement has written; a refusal here rolls it back. A bad
+	// reference (422) answers before a quota, a quota before the rest.
+	placed := checkPlacement(placement{
 		projectFound:    true,
 		projectArchived: row.ProjectArchived,
 		parentFound:     true,
 		parentProjectID: b.ProjectID,
 		parentIsSubtask: row.ParentIsSubtask,
 		parentDone:      row.ParentDone,
-	}, b.ProjectID, b.ParentTaskID != nil, isOpen(status)); err != nil {
-		return nil, err
+	}, b.ProjectID, b.ParentTaskID != nil, isOpen(status))
+	if quota != nil && !isStatus(placed, http.StatusUnprocessableEntity) {
+		return nil, quota
+	}
+	if placed != nil {
+		return nil, placed
 	}
 	created := row.TaskRow
 	return &TaskCreatedOutput{
@@ -433,13 +445,13 @@ func (s *server) patchTask(ctx context.Context, q *db.Queries, in *TaskPatchInpu
 	if parent != nil && !reparenting && isOpen(status) && !isOpen(cur.Status) && cur.TargetParentDone {
 		return nil, huma.Error409Conflict("the parent task is done; reopen it before reopening a subtask")
 	}
-	if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
-		return nil, err
-	}
 	if b.Tags.Set {
 		if err := s.withinTagQuota(ctx, q, patch.tags); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkIfMatch(in.IfMatch, cur.Version); err != nil {
+		return nil, err
 	}
 	if emptyPatch(&in.Body) {
 		out, err := taskOutput(ctx, q, userID, in.ID) // {} changes nothing

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -90,6 +91,11 @@ func TestTaskCreateValidation(t *testing.T) {
 		{map[string]any{"project_id": p, "title": "x", "estimated_hours": -1}, "body.estimated_hours"},
 		{map[string]any{"project_id": p, "title": "x", "estimated_hours": 10000.01}, "body.estimated_hours"},
 		{map[string]any{"project_id": p, "title": "x", "estimated_hours": 1.234}, "body.estimated_hours"},
+		{map[string]any{"project_id": p, "title": "x", "estimated_hours": 1.005}, "body.estimated_hours"},
+		{map[string]any{"project_id": p, "title": "x", "estimated_hours": 5.000000001}, "body.estimated_hours"},
+		{map[string]any{"project_id": json.RawMessage(fmt.Sprintf("%d.0", p)), "title": "x"}, "body.project_id"},
+		{map[string]any{"project_id": p, "title": "x\u0000y"}, "body.title"},
+		{map[string]any{"project_id": p, "title": "x", "description": "a\u0000"}, "body.description"},
 		{map[string]any{"project_id": p, "title": "x", "tags": manyTags}, "body.tags"},
 		{map[string]any{"project_id": p, "title": "x", "tags": []string{"ok", "🔥"}}, "body.tags[1]"},
 		{map[string]any{"project_id": p, "title": "x", "tags": []string{"2024"}}, "body.tags[0]"},

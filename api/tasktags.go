@@ -25,7 +25,8 @@ type TaskTagRemoveInput struct {
 func registerTaskTags(api huma.API, s *server) {
 	const tag = "Tasks"
 	add := operation("add-task-tags", http.MethodPost, "/v1/tasks/{id}/tags", tag, "Add tags to a task",
-		"Adds tags, keeping the ones the task has. Idempotent.", http.StatusOK)
+		"Adds tags, keeping the ones the task has. Idempotent. 409 when the project is archived or when new tag names "+
+			"would exceed the caller's tag quota (10 000); more than 20 tags on the task is 422 first.", http.StatusOK)
 	add.Errors = append(add.Errors, http.StatusNotFound, http.StatusConflict)
 	registerWrite(api, s, add, s.addTaskTags)
 
@@ -42,19 +43,23 @@ func (s *server) addTaskTags(ctx context.Context, q *db.Queries, in *TaskTagsAdd
 		if err != nil {
 			return err
 		}
-		if err := s.withinTagQuota(ctx, q, names); err != nil {
+		quota, err := splitQuota(s.withinTagQuota(ctx, q, names))
+		if err != nil {
 			return err
 		}
-		// Too many tags (422) answers before an archived project (409), so
-		// the statement runs either way; COMMIT goes with it only where
-		// nothing after it can refuse what it wrote.
-		row, err := q.LastIf(!cur.ProjectArchived).TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: caller(ctx).ID, TaskID: in.ID, Names: names, MaxTags: maxTagsPerTask})
+		// Too many tags (422) answers before a quota or an archived
+		// project (409), so the statement runs either way; COMMIT goes
+		// with it only where nothing after it can refuse what it wrote.
+		row, err := q.LastIf(!cur.ProjectArchived && quota == nil).TaskTagsAdd(ctx, db.TaskTagsAddParams{UserID: caller(ctx).ID, TaskID: in.ID, Names: names, MaxTags: maxTagsPerTask})
 		if err != nil {
 			return err
 		}
 		if row.TagCount > maxTagsPerTask {
 			q.LastWroteNothing() // over max_tags the statement writes nothing
 			return fieldError("body.tags", "the task would have %d distinct tags; at most %d", row.TagCount, maxTagsPerTask)
+		}
+		if quota != nil {
+			return quota // rolls the statement back
 		}
 		if cur.ProjectArchived {
 			return errArchived(cur.ProjectID) // rolls the statement back

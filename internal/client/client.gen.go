@@ -486,7 +486,7 @@ type NewWebhook struct {
 
 // PageComment defines model for PageComment.
 type PageComment struct {
-	// Items The items of this page, ordered by id.
+	// Items The items of this page, in the order the operation describes.
 	Items []Comment `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
@@ -497,7 +497,7 @@ type PageComment struct {
 
 // PageProject defines model for PageProject.
 type PageProject struct {
-	// Items The items of this page, ordered by id.
+	// Items The items of this page, in the order the operation describes.
 	Items []Project `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
@@ -508,7 +508,7 @@ type PageProject struct {
 
 // PageTag defines model for PageTag.
 type PageTag struct {
-	// Items The items of this page, ordered by id.
+	// Items The items of this page, in the order the operation describes.
 	Items []Tag `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
@@ -519,7 +519,7 @@ type PageTag struct {
 
 // PageTask defines model for PageTask.
 type PageTask struct {
-	// Items The items of this page, ordered by id.
+	// Items The items of this page, in the order the operation describes.
 	Items []Task `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
@@ -530,7 +530,7 @@ type PageTask struct {
 
 // PageToken defines model for PageToken.
 type PageToken struct {
-	// Items The items of this page, ordered by id.
+	// Items The items of this page, in the order the operation describes.
 	Items []Token `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
@@ -541,7 +541,7 @@ type PageToken struct {
 
 // PageWebhook defines model for PageWebhook.
 type PageWebhook struct {
-	// Items The items of this page, ordered by id.
+	// Items The items of this page, in the order the operation describes.
 	Items []Webhook `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
@@ -552,7 +552,7 @@ type PageWebhook struct {
 
 // PageWebhookDelivery defines model for PageWebhookDelivery.
 type PageWebhookDelivery struct {
-	// Items The items of this page, ordered by id.
+	// Items The items of this page, in the order the operation describes.
 	Items []WebhookDelivery `json:"items"`
 
 	// NextCursor Pass as ?cursor= for the next page; null exactly when no item follows.
@@ -736,7 +736,7 @@ type TagMergeInputBody struct {
 
 // TagNameBody defines model for TagNameBody.
 type TagNameBody struct {
-	// Name A tag name; normalized ("Web Dev" becomes web-dev).
+	// Name A tag name; normalized ("Web Dev" becomes web-dev) and cut to 64 characters.
 	//
 	// Example: Web Dev
 	Name string `json:"name"`
@@ -1705,7 +1705,7 @@ type ClientInterface interface {
 
 	// CreateProjectWithBody Create a project
 	//
-	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively), or when the caller already holds their quota of projects (1 000).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1714,7 +1714,7 @@ type ClientInterface interface {
 
 	// CreateProject Create a project
 	//
-	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively), or when the caller already holds their quota of projects (1 000).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1890,7 +1890,7 @@ type ClientInterface interface {
 
 	// CreateTaskWithBody Create a task
 	//
-	// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived or when an open subtask would go under a done parent.
+	// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived, when an open subtask would go under a done parent, or when the task, or a tag it would create, exceeds the caller's quota (100 000 tasks, 10 000 tags). A bad reference (422) answers before a quota.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1899,7 +1899,7 @@ type ClientInterface interface {
 
 	// CreateTask Create a task
 	//
-	// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived or when an open subtask would go under a done parent.
+	// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived, when an open subtask would go under a done parent, or when the task, or a tag it would create, exceeds the caller's quota (100 000 tasks, 10 000 tags). A bad reference (422) answers before a quota.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1922,7 +1922,7 @@ type ClientInterface interface {
 
 	// UpdateTaskWithBody Update a task
 	//
-	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1931,7 +1931,7 @@ type ClientInterface interface {
 
 	// UpdateTask Update a task
 	//
-	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1940,7 +1940,7 @@ type ClientInterface interface {
 
 	// UpdateTaskWithApplicationMergePatchPlusJSONBody Update a task
 	//
-	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 	//
 	// Takes a body of the `application/merge-patch+json` content type.
 	//
@@ -2022,7 +2022,7 @@ type ClientInterface interface {
 
 	// AddTaskTagsWithBody Add tags to a task
 	//
-	// Adds tags, keeping the ones the task has. Idempotent.
+	// Adds tags, keeping the ones the task has. Idempotent. 409 when the project is archived or when new tag names would exceed the caller's tag quota (10 000); more than 20 tags on the task is 422 first.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2031,7 +2031,7 @@ type ClientInterface interface {
 
 	// AddTaskTags Add tags to a task
 	//
-	// Adds tags, keeping the ones the task has. Idempotent.
+	// Adds tags, keeping the ones the task has. Idempotent. 409 when the project is archived or when new tag names would exceed the caller's tag quota (10 000); more than 20 tags on the task is 422 first.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2263,7 +2263,7 @@ func (c *Client) ListProjects(ctx context.Context, params *ListProjectsParams, r
 
 // CreateProjectWithBody Create a project
 //
-// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively), or when the caller already holds their quota of projects (1 000).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2282,7 +2282,7 @@ func (c *Client) CreateProjectWithBody(ctx context.Context, params *CreateProjec
 
 // CreateProject Create a project
 //
-// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively), or when the caller already holds their quota of projects (1 000).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2678,7 +2678,7 @@ func (c *Client) ListTasks(ctx context.Context, params *ListTasksParams, reqEdit
 
 // CreateTaskWithBody Create a task
 //
-// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived or when an open subtask would go under a done parent.
+// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived, when an open subtask would go under a done parent, or when the task, or a tag it would create, exceeds the caller's quota (100 000 tasks, 10 000 tags). A bad reference (422) answers before a quota.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2697,7 +2697,7 @@ func (c *Client) CreateTaskWithBody(ctx context.Context, params *CreateTaskParam
 
 // CreateTask Create a task
 //
-// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived or when an open subtask would go under a done parent.
+// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived, when an open subtask would go under a done parent, or when the task, or a tag it would create, exceeds the caller's quota (100 000 tasks, 10 000 tags). A bad reference (422) answers before a quota.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2750,7 +2750,7 @@ func (c *Client) GetTask(ctx context.Context, id int64, params *GetTaskParams, r
 
 // UpdateTaskWithBody Update a task
 //
-// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2769,7 +2769,7 @@ func (c *Client) UpdateTaskWithBody(ctx context.Context, id int64, params *Updat
 
 // UpdateTask Update a task
 //
-// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2788,7 +2788,7 @@ func (c *Client) UpdateTask(ctx context.Context, id int64, params *UpdateTaskPar
 
 // UpdateTaskWithApplicationMergePatchPlusJSONBody Update a task
 //
-// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 //
 // Takes a body of the `application/merge-patch+json` content type.
 //
@@ -2970,7 +2970,7 @@ func (c *Client) CompleteTask(ctx context.Context, id int64, params *CompleteTas
 
 // AddTaskTagsWithBody Add tags to a task
 //
-// Adds tags, keeping the ones the task has. Idempotent.
+// Adds tags, keeping the ones the task has. Idempotent. 409 when the project is archived or when new tag names would exceed the caller's tag quota (10 000); more than 20 tags on the task is 422 first.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2989,7 +2989,7 @@ func (c *Client) AddTaskTagsWithBody(ctx context.Context, id int64, params *AddT
 
 // AddTaskTags Add tags to a task
 //
-// Adds tags, keeping the ones the task has. Idempotent.
+// Adds tags, keeping the ones the task has. Idempotent. 409 when the project is archived or when new tag names would exceed the caller's tag quota (10 000); more than 20 tags on the task is 422 first.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6070,7 +6070,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateProjectWithBodyWithResponse Create a project
 	//
-	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively), or when the caller already holds their quota of projects (1 000).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6079,7 +6079,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateProjectWithResponse Create a project
 	//
-	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+	// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively), or when the caller already holds their quota of projects (1 000).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6277,7 +6277,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateTaskWithBodyWithResponse Create a task
 	//
-	// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived or when an open subtask would go under a done parent.
+	// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived, when an open subtask would go under a done parent, or when the task, or a tag it would create, exceeds the caller's quota (100 000 tasks, 10 000 tags). A bad reference (422) answers before a quota.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6286,7 +6286,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateTaskWithResponse Create a task
 	//
-	// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived or when an open subtask would go under a done parent.
+	// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived, when an open subtask would go under a done parent, or when the task, or a tag it would create, exceeds the caller's quota (100 000 tasks, 10 000 tags). A bad reference (422) answers before a quota.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6313,7 +6313,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateTaskWithBodyWithResponse Update a task
 	//
-	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6322,7 +6322,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateTaskWithResponse Update a task
 	//
-	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6331,7 +6331,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateTaskWithApplicationMergePatchPlusJSONBodyWithResponse Update a task
 	//
-	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+	// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 	//
 	// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6421,7 +6421,7 @@ type ClientWithResponsesInterface interface {
 
 	// AddTaskTagsWithBodyWithResponse Add tags to a task
 	//
-	// Adds tags, keeping the ones the task has. Idempotent.
+	// Adds tags, keeping the ones the task has. Idempotent. 409 when the project is archived or when new tag names would exceed the caller's tag quota (10 000); more than 20 tags on the task is 422 first.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6430,7 +6430,7 @@ type ClientWithResponsesInterface interface {
 
 	// AddTaskTagsWithResponse Add tags to a task
 	//
-	// Adds tags, keeping the ones the task has. Idempotent.
+	// Adds tags, keeping the ones the task has. Idempotent. 409 when the project is archived or when new tag names would exceed the caller's tag quota (10 000); more than 20 tags on the task is 422 first.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14981,7 +14981,7 @@ func (c *ClientWithResponses) ListProjectsWithResponse(ctx context.Context, para
 
 // CreateProjectWithBodyWithResponse Create a project
 //
-// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively), or when the caller already holds their quota of projects (1 000).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14996,7 +14996,7 @@ func (c *ClientWithResponses) CreateProjectWithBodyWithResponse(ctx context.Cont
 
 // CreateProjectWithResponse Create a project
 //
-// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively).
+// Creates a project. 409 when another of the caller's projects, archived ones included, has the name (compared case-insensitively), or when the caller already holds their quota of projects (1 000).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15326,7 +15326,7 @@ func (c *ClientWithResponses) ListTasksWithResponse(ctx context.Context, params 
 
 // CreateTaskWithBodyWithResponse Create a task
 //
-// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived or when an open subtask would go under a done parent.
+// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived, when an open subtask would go under a done parent, or when the task, or a tag it would create, exceeds the caller's quota (100 000 tasks, 10 000 tags). A bad reference (422) answers before a quota.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15341,7 +15341,7 @@ func (c *ClientWithResponses) CreateTaskWithBodyWithResponse(ctx context.Context
 
 // CreateTaskWithResponse Create a task
 //
-// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived or when an open subtask would go under a done parent.
+// Creates a task, or a subtask with parent_task_id. Tag names are normalized and unknown ones created in the same transaction. 409 when the project is archived, when an open subtask would go under a done parent, or when the task, or a tag it would create, exceeds the caller's quota (100 000 tasks, 10 000 tags). A bad reference (422) answers before a quota.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15386,7 +15386,7 @@ func (c *ClientWithResponses) GetTaskWithResponse(ctx context.Context, id int64,
 
 // UpdateTaskWithBodyWithResponse Update a task
 //
-// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15401,7 +15401,7 @@ func (c *ClientWithResponses) UpdateTaskWithBodyWithResponse(ctx context.Context
 
 // UpdateTaskWithResponse Update a task
 //
-// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15416,7 +15416,7 @@ func (c *ClientWithResponses) UpdateTaskWithResponse(ctx context.Context, id int
 
 // UpdateTaskWithApplicationMergePatchPlusJSONBodyWithResponse Update a task
 //
-// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set.
+// JSON merge patch: absent fields stay, null clears a nullable field, tags replaces the set. 409 also when new tag names would exceed the caller's tag quota (10 000).
 //
 // Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15566,7 +15566,7 @@ func (c *ClientWithResponses) CompleteTaskWithResponse(ctx context.Context, id i
 
 // AddTaskTagsWithBodyWithResponse Add tags to a task
 //
-// Adds tags, keeping the ones the task has. Idempotent.
+// Adds tags, keeping the ones the task has. Idempotent. 409 when the project is archived or when new tag names would exceed the caller's tag quota (10 000); more than 20 tags on the task is 422 first.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15581,7 +15581,7 @@ func (c *ClientWithResponses) AddTaskTagsWithBodyWithResponse(ctx context.Contex
 
 // AddTaskTagsWithResponse Add tags to a task
 //
-// Adds tags, keeping the ones the task has. Idempotent.
+// Adds tags, keeping the ones the task has. Idempotent. 409 when the project is archived or when new tag names would exceed the caller's tag quota (10 000); more than 20 tags on the task is 422 first.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

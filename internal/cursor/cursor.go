@@ -5,6 +5,7 @@
 package cursor
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -65,7 +66,11 @@ func DecodeValue(s string, v any) error {
 	if err != nil || len(b) < 2 || b[0] != valueFirst {
 		return ErrInvalid
 	}
-	if err := json.Unmarshal(b[1:], v); err != nil {
+	// Only what EncodeValue writes: a field it never writes means a
+	// cursor of another list (or one made up).
+	dec := json.NewDecoder(bytes.NewReader(b[1:]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil || dec.More() {
 		return ErrInvalid
 	}
 	return nil
