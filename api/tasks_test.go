@@ -29,7 +29,9 @@ func taskPath(task map[string]any) string { return fmt.Sprintf("/v1/tasks/%v", t
 func TestTaskCreateDefaultsAndFields(t *testing.T) {
 	e := setup(t)
 	p := e.newProject("Home")
-	r := e.do("POST", "/v1/tasks", map[string]any{"project_id": p, "title": "Water plants"}).requireStatus(http.StatusCreated)
+	// null is what a nullable field left out means: the same task.
+	r := e.do("POST", "/v1/tasks", map[string]any{"project_id": p, "title": "Water plants",
+		"parent_task_id": nil, "description": nil, "due_date": nil, "estimated_hours": nil}).requireStatus(http.StatusCreated)
 	task := r.object()
 	require.Equal(t, taskPath(task), r.Header.Get("Location"))
 	require.Equal(t, `"1"`, r.Header.Get("ETag"))
@@ -92,6 +94,9 @@ func TestTaskCreateValidation(t *testing.T) {
 		{map[string]any{"project_id": p, "title": "x", "estimated_hours": 10000.01}, "body.estimated_hours"},
 		{map[string]any{"project_id": p, "title": "x", "estimated_hours": 1.234}, "body.estimated_hours"},
 		{map[string]any{"project_id": p, "title": "x", "estimated_hours": 1.005}, "body.estimated_hours"},
+		{map[string]any{"project_id": p, "title": "x", "status": nil}, "body.status"},
+		{map[string]any{"project_id": p, "title": "x", "priority": nil}, "body.priority"},
+		{map[string]any{"project_id": p, "title": "x", "tags": nil}, "body.tags"},
 		{map[string]any{"project_id": p, "title": "x", "estimated_hours": 5.000000001}, "body.estimated_hours"},
 		{map[string]any{"project_id": json.RawMessage(fmt.Sprintf("%d.0", p)), "title": "x"}, "body.project_id"},
 		{map[string]any{"project_id": p, "title": "x\u0000y"}, "body.title"},

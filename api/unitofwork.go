@@ -78,6 +78,9 @@ func (s *server) transact(api huma.API) func(huma.Context, func(huma.Context)) {
 			s.writeProblem(api, ctx, huma.Error400BadRequest("cannot read the request body"))
 			return
 		}
+		if s.refuseBodyNulls(api, ctx, body) {
+			return
+		}
 		key, err := s.idempotencyKey(ctx, body)
 		if err != nil {
 			s.writeProblem(api, ctx, err)
