@@ -232,6 +232,10 @@ func clarify(se huma.StatusError) huma.StatusError {
 			d.Value = nil
 		}
 	}
+	if m.Status == http.StatusRequestEntityTooLarge {
+		// Huma names its own limit, one byte over the contract's.
+		m.Detail = fmt.Sprintf("the body is over 1 MiB (%d bytes), the most a request may carry", maxBodyBytes-1)
+	}
 	if len(m.Errors) > 0 && m.Errors[0] != nil && m.Detail == "validation failed" {
 		m.Detail = fmt.Sprintf("validation failed: %s: %s", m.Errors[0].Location, m.Errors[0].Message)
 	}

@@ -35,7 +35,9 @@ func TestRequestErrors(t *testing.T) {
 	// 413: a body over 1 MiB; exactly 1 MiB is still read (and judged on
 	// its content).
 	big := `{"name": "x", "description": "` + strings.Repeat("a", 1<<20) + `"}`
-	e.do("POST", "/v1/projects", big).requireProblem(http.StatusRequestEntityTooLarge)
+	tooLarge := e.do("POST", "/v1/projects", big)
+	tooLarge.requireProblem(http.StatusRequestEntityTooLarge)
+	require.Contains(t, tooLarge.object()["detail"], "1048576 bytes")
 	exact := `{"name":"x","description":"` + strings.Repeat("a", 1<<20-len(`{"name":"x","description":""}`)) + `"}`
 	require.Len(t, exact, 1<<20)
 	e.do("POST", "/v1/projects", exact).requireProblem(http.StatusUnprocessableEntity, "body.description")
