@@ -78,7 +78,7 @@ type WebhookPath struct {
 type WebhookCreateInput struct {
 	Body struct {
 		URL         string   `json:"url" minLength:"1" maxLength:"2000" example:"https://example.com/hooks/taskd" doc:"https, and not a loopback, private, link-local or otherwise non-public address."`
-		Events      []string `json:"events" minItems:"1" maxItems:"20" nullable:"false" example:"[\"task.created\",\"task.completed\"]" doc:"Events to deliver: project.created|updated|deleted, the same for task, tag and comment, task.completed; or [\"*\"] for all."`
+		Events      []string `json:"events" minItems:"1" maxItems:"20" nullable:"false" example:"[\"task.created\",\"task.completed\"]" doc:"Events to deliver: project.created|updated|deleted, the same for task, tag and comment, task.completed (whenever a task's status becomes done, on create too); or [\"*\"] for all."`
 		Description *string  `json:"description,omitempty" nullable:"true" maxLength:"1000" example:"Team chat" doc:"A note for people."`
 	}
 }

@@ -227,6 +227,33 @@ func TestWebhookDataIsWhatGetReturns(t *testing.T) {
 	}
 }
 
+// A task created done has completed too: task.completed goes out for it,
+// as for a task whose status becomes done later, and for no other.
+func TestWebhookTaskCompletedOnCreate(t *testing.T) {
+	e := setup(t, webhooksOn(true))
+	r := newReceiver(t, func(int) int { return http.StatusNoContent })
+	e.do("POST", "/v1/webhooks", map[string]any{"url": r.URL, "events": []string{"task.completed"}}).requireStatus(http.StatusCreated)
+	p := e.newProject("Home")
+	open := e.newTask(map[string]any{"project_id": p, "title": "open"})
+	done := e.newTask(map[string]any{"project_id": p, "title": "done at once", "status": "done"})
+	e.do("POST", taskPath(open)+"/complete", nil).requireStatus(http.StatusOK)
+	require.Eventually(t, func() bool { return len(r.got()) == 2 }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // nothing more comes
+	var titles []string
+	for _, d := range r.got() {
+		var body struct {
+			Type string
+			Data map[string]any
+		}
+		require.NoError(t, json.Unmarshal(d.Body, &body))
+		require.Equal(t, "task.completed", body.Type)
+		require.Equal(t, "done", body.Data["status"])
+		titles = append(titles, body.Data["title"].(string))
+	}
+	require.ElementsMatch(t, []string{"done at once", "open"}, titles)
+	require.Equal(t, done["completed_at"], e.do("GET", taskPath(done), nil).object()["completed_at"])
+}
+
 // A failing receiver gets retries with the same webhook-id; the log shows
 // each attempt; 410 disables the webhook at once.
 func TestWebhookRetriesAndGone(t *testing.T) {

@@ -122,9 +122,16 @@ BEGIN
     SELECT EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled AND w.user_id IN (SELECT user_id FROM new_rows))
     INTO hooked;
     IF hooked THEN
-        PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', n.user_id, 'type', TG_ARGV[0] || '.created',
-                                'data', webhook_data(TG_ARGV[0]::change_entity, n.user_id, n.id))))
-        FROM new_rows n;
+        PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', e.user_id, 'type', e.type,
+                                'data', webhook_data(TG_ARGV[0]::change_entity, e.user_id, e.id)) ORDER BY e.id, e.nth))
+        FROM (
+            SELECT n.user_id, n.id, TG_ARGV[0] || '.created' AS type, 1 AS nth
+            FROM new_rows n
+            UNION ALL
+            SELECT n.user_id, n.id, 'task.completed', 2
+            FROM new_rows n
+            WHERE TG_ARGV[0] = 'task' AND to_jsonb(n)->>'status' = 'done'
+        ) e;
     END IF;
     RETURN NULL;
 END
@@ -1144,4 +1151,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261130000006'),
     ('20261130000007'),
     ('20261130000008'),
-    ('20261130000009');
+    ('20261130000009'),
+    ('20261130000010');

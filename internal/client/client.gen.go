@@ -1024,7 +1024,7 @@ type WebhookCreateInputBody struct {
 	// Example: Team chat
 	Description nullable.Nullable[string] `json:"description,omitempty"`
 
-	// Events Events to deliver: project.created|updated|deleted, the same for task, tag and comment, task.completed; or ["*"] for all.
+	// Events Events to deliver: project.created|updated|deleted, the same for task, tag and comment, task.completed (whenever a task's status becomes done, on create too); or ["*"] for all.
 	//
 	// Example: ["task.created","task.completed"]
 	Events []string `json:"events"`
