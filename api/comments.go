@@ -39,9 +39,6 @@ type CommentCreateInput struct {
 	Body CommentBody
 }
 
-// Resolve refuses null content.
-func (in *CommentPatchInput) Resolve(huma.Context) []error { return rejectNulls(&in.Body) }
-
 type CommentPatchInput struct {
 	CommentPath
 	Conditional

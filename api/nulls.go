@@ -10,11 +10,13 @@ import (
 )
 
 // bodyNulls finds the top-level fields of a write's body that are null
-// although the operation's schema does not allow null for them. Huma
-// skips validating null for any optional field, so {"status": null} on a
-// create would quietly mean "the default"; the contract calls a wrong
-// type 422, and the OpenAPI document (from which SDKs are generated) says
-// those fields are not nullable. Bodies without "null" cost a scan.
+// although the operation's schema does not allow null for them: the one
+// check of nulls, for creates and PATCHes alike. Huma skips validating
+// null for any optional field, so {"status": null} on a create would
+// quietly mean "the default", and {"title": null} in a PATCH "leave it";
+// the contract calls a wrong type 422, and the OpenAPI document (from
+// which SDKs are generated) says those fields are not nullable. Bodies
+// without "null" cost a scan.
 func bodyNulls(api huma.API, op *huma.Operation, body []byte) []error {
 	if op == nil || op.RequestBody == nil || !bytes.Contains(body, []byte("null")) {
 		return nil

@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"reflect"
-	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -43,8 +42,6 @@ func (o Optional[T]) Ptr() *T {
 	return &o.Value
 }
 
-func (o Optional[T]) isNull() bool { return o.Null }
-
 // emptyPatch reports a merge patch body with no field present ({}),
 // which every PATCH answers with the resource unchanged, ETag included.
 func emptyPatch(body any) bool {
@@ -58,20 +55,3 @@ func emptyPatch(body any) bool {
 }
 
 func (o Optional[T]) isSet() bool { return o.Set }
-
-// rejectNulls reports each Optional field of a body that is null although
-// its schema is not nullable. Huma's validator lets null through for any
-// field that may be absent, so PATCH inputs call this from Resolve.
-func rejectNulls(body any) []error {
-	v := reflect.ValueOf(body).Elem()
-	var errs []error
-	for _, f := range reflect.VisibleFields(v.Type()) {
-		n, ok := v.FieldByIndex(f.Index).Interface().(interface{ isNull() bool })
-		if !ok || !n.isNull() || f.Tag.Get("nullable") == "true" {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		errs = append(errs, &huma.ErrorDetail{Location: "body." + name, Message: "cannot be null"})
-	}
-	return errs
-}

@@ -292,6 +292,3 @@ func (s *server) projectStats(ctx context.Context, in *ProjectPath) (*ProjectSta
 	}
 	return &ProjectStatsOutput{Body: ProjectStats(r)}, nil
 }
-
-// Resolve refuses null for the fields that cannot be cleared.
-func (in *ProjectPatchInput) Resolve(huma.Context) []error { return rejectNulls(&in.Body) }

@@ -112,9 +112,6 @@ type TagPatchInput struct {
 	}
 }
 
-// Resolve refuses a null name.
-func (in *TagPatchInput) Resolve(huma.Context) []error { return rejectNulls(&in.Body) }
-
 type TagDeleteInput struct {
 	TagPath
 	Conditional

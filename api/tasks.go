@@ -545,6 +545,3 @@ func (s *server) completeTask(ctx context.Context, q *db.Queries, in *TaskPath) 
 	}
 	return out, nil
 }
-
-// Resolve refuses null for the fields that cannot be cleared.
-func (in *TaskPatchInput) Resolve(huma.Context) []error { return rejectNulls(&in.Body) }

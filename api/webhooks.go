@@ -94,8 +94,6 @@ type WebhookPatchInput struct {
 	}
 }
 
-func (in *WebhookPatchInput) Resolve(huma.Context) []error { return rejectNulls(&in.Body) }
-
 type WebhookDeleteInput struct {
 	WebhookPath
 	Conditional
