@@ -165,7 +165,8 @@ func newServer(pool *pgxpool.Pool, opts Options) (*server, http.Handler, huma.AP
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	registerDocs(mux)
-	return s, withRequestID(responseHeaders(withForwardedFor(withDeadline(opts.RequestTimeout, canonicalContentType(notModified(routerProblems(mux))))))), api
+	handleUnrouted(mux)
+	return s, withRequestID(responseHeaders(withForwardedFor(withDeadline(opts.RequestTimeout, canonicalContentType(notModified(mux)))))), api
 }
 
 // humaHooks sets the two things Huma offers only as process-wide

@@ -4,59 +4,38 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 )
 
-// routerProblems answers as problem+json what the router itself would
-// answer in plain text: a path with no route (404) and a route without
-// the request's method (405, with its Allow header). Every error a
-// client gets then has the contract's shape, whichever layer refused.
-func routerProblems(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
+// handleUnrouted registers the catch-all route, which answers as
+// problem+json what the router would answer in plain text: a path with no
+// route (404) and a route without the request's method (405, with the
+// Allow header). Every error a client gets then has the contract's shape.
+// Only requests no other route takes come here, so routed ones pay
+// nothing; the methods a path allows are looked up on this error path.
+func handleUnrouted(mux *http.ServeMux) {
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := r.WithContext(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+				allow = append(allow, m)
+			}
 		}
-		mux.ServeHTTP(&routerProblemWriter{ResponseWriter: w, method: r.Method, path: r.URL.Path}, r)
+		status, detail := http.StatusNotFound, "no route "+r.URL.Path
+		if len(allow) > 0 {
+			status, detail = http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+"; see the Allow header"
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+		}
+		body, _ := json.Marshal(huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
 	})
 }
-
-// routerProblemWriter replaces the router's plain-text 404 and 405.
-type routerProblemWriter struct {
-	http.ResponseWriter
-	method, path string
-	replaced     bool
-}
-
-func (w *routerProblemWriter) WriteHeader(status int) {
-	var detail string
-	switch status {
-	case http.StatusNotFound:
-		detail = "no route " + w.path
-	case http.StatusMethodNotAllowed:
-		detail = w.method + " is not allowed on " + w.path + "; see the Allow header"
-	default:
-		w.ResponseWriter.WriteHeader(status)
-		return
-	}
-	w.replaced = true
-	body, _ := json.Marshal(huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
-	h := w.Header()
-	h.Del("Content-Length")
-	h.Set("Content-Type", "application/problem+json")
-	w.ResponseWriter.WriteHeader(status)
-	_, _ = w.ResponseWriter.Write(body)
-}
-
-func (w *routerProblemWriter) Write(b []byte) (int, error) {
-	if w.replaced {
-		return len(b), nil // the router's text, already replaced
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *routerProblemWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // canonicalContentType writes a body's media type the one way Huma
 // matches it: media types are case-insensitive and may carry spaces
