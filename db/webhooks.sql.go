@@ -80,7 +80,7 @@ FROM due, webhooks w
 WHERE d.user_id = due.user_id AND d.id = due.id
   AND w.user_id = d.user_id AND w.id = d.webhook_id AND w.enabled
 RETURNING d.user_id, d.id, d.webhook_id, d.event_type, d.payload, d.attempts, d.first_failed_at, d.created_at,
-          w.url, w.secret_sealed, w.enabled
+          w.url, w.secret_sealed
 `
 
 type WebhookClaimParams struct {
@@ -99,7 +99,6 @@ type WebhookClaimRow struct {
 	CreatedAt     time.Time
 	Url           string
 	SecretSealed  []byte
-	Enabled       bool
 }
 
 // WebhookClaim takes up to max_rows due deliveries for this worker: rows
@@ -129,7 +128,6 @@ func (q *Queries) WebhookClaim(ctx context.Context, arg WebhookClaimParams) ([]W
 			&i.CreatedAt,
 			&i.Url,
 			&i.SecretSealed,
-			&i.Enabled,
 		); err != nil {
 			return nil, err
 		}

@@ -76,7 +76,7 @@ FROM due, webhooks w
 WHERE d.user_id = due.user_id AND d.id = due.id
   AND w.user_id = d.user_id AND w.id = d.webhook_id AND w.enabled
 RETURNING d.user_id, d.id, d.webhook_id, d.event_type, d.payload, d.attempts, d.first_failed_at, d.created_at,
-          w.url, w.secret_sealed, w.enabled;
+          w.url, w.secret_sealed;
 
 -- WebhookDone ends a delivery (sent, or given up) and logs the attempt.
 -- name: WebhookDone :exec
