@@ -686,7 +686,6 @@ func (s *syncer) create(r ref, key string) {
 	if out.ID > 0 {
 		t.ID = out.ID
 		s.vault[out.ID] = r
-		s.st.Tasks[out.ID] = m
 	}
 	s.applyLine(r, v, m, &out)
 	if out.ID > 0 {
