@@ -904,13 +904,6 @@ CREATE INDEX tasks_priority_idx ON public.tasks USING btree (user_id, priority, 
 
 
 --
--- Name: tasks_project_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX tasks_project_idx ON public.tasks USING btree (user_id, project_id, id);
-
-
---
 -- Name: tasks_status_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1152,4 +1145,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261130000007'),
     ('20261130000008'),
     ('20261130000009'),
-    ('20261130000010');
+    ('20261130000010'),
+    ('20261130000011');
