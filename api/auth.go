@@ -47,7 +47,11 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 	return func(ctx huma.Context, next func(huma.Context)) {
 		if len(ctx.Operation().Security) == 0 {
 			// Sign-up, the one public operation: limited per address, and
-			// by the hour.
+			// by the hour. The hourly limit counts sign-ups: an attempt
+			// takes its place (so that concurrent ones cannot pass the
+			// limit) and gives it back unless it created a user; a refused
+			// name or a replayed key is no sign-up, and the per-second
+			// limit above already slows attempts.
 			addr := s.limits.clientAddress(ctx)
 			if err := s.limits.address.limit(ctx, addr); err != nil {
 				s.writeProblem(api, ctx, err)
@@ -58,6 +62,9 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 				return
 			}
 			next(ctx)
+			if ctx.Status() != http.StatusCreated || infoOf(ctx.Context()).replayed {
+				s.limits.signUp.giveBack(addr)
+			}
 			return
 		}
 		secret, ok := bearerToken(ctx.Header("Authorization"))

@@ -134,6 +134,7 @@ func (s *server) replay(api huma.API, ctx huma.Context, k *idempotencyKey) bool 
 		ctx.SetHeader("ETag", *stored.Etag)
 	}
 	s.metrics.replays.Inc()
+	infoOf(ctx.Context()).replayed = true
 	ctx.SetHeader("Idempotent-Replayed", "true")
 	ctx.SetStatus(int(stored.Status))
 	_, _ = ctx.BodyWriter().Write(body)

@@ -95,6 +95,9 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 type requestInfo struct {
 	id     string
 	userID int64
+	// replayed: the answer is a stored one (an Idempotency-Key repeat),
+	// not the effect of this request.
+	replayed bool
 }
 
 type requestInfoKey struct{}

@@ -184,6 +184,19 @@ func (b *buckets) take(key string, now time.Time) (remaining, reset int, wait ti
 	return int(k.tokens), int(math.Ceil((b.burst - k.tokens) / b.rate)), wait
 }
 
+// giveBack returns the token a request took from key's bucket, for a
+// request that turned out not to count.
+func (b *buckets) giveBack(key string) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if k, ok := b.buckets[key]; ok {
+		k.tokens = min(b.burst, k.tokens+1)
+	}
+}
+
 // sweep forgets, now and then, the buckets that have refilled: a full
 // bucket is the same as none, so memory follows recent clients only.
 func (b *buckets) sweep(now time.Time) {

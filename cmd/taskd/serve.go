@@ -54,7 +54,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rateLimit := fs.Float64("rate-limit", envFloat("RATE_LIMIT", 50),
 		"requests per second per user, all of its tokens together, and per client address for sign-up and requests without a valid token; 0 turns rate limiting off (env RATE_LIMIT)")
 	rateBurst := fs.Int("rate-limit-burst", envInt("RATE_LIMIT_BURST", 100), "requests that may come at once before the rate applies (env RATE_LIMIT_BURST)")
-	signupLimit := fs.Int("signup-rate-limit", envInt("SIGNUP_RATE_LIMIT", 20), "sign-ups per hour per client address; 0: no limit (env SIGNUP_RATE_LIMIT)")
+	signupLimit := fs.Int("signup-rate-limit", envInt("SIGNUP_RATE_LIMIT", 20), "sign-ups (users created) per hour per client address; 0: no limit (env SIGNUP_RATE_LIMIT)")
 	trustedProxies := fs.String("trusted-proxies", os.Getenv("TRUSTED_PROXIES"),
 		"comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For names the client (env TRUSTED_PROXIES)")
 	logFormat := fs.String("log-format", envOr("LOG_FORMAT", "json"), "log lines as json or text (env LOG_FORMAT); one line per request, never tokens or bodies")
