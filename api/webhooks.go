@@ -32,7 +32,7 @@ var webhookEvents = []string{
 type Webhook struct {
 	ID             int64     `json:"id" example:"3" doc:"The webhook's id."`
 	URL            string    `json:"url" example:"https://example.com/hooks/taskd" doc:"Where deliveries are POSTed (https; a public address)."`
-	Events         []string  `json:"events" nullable:"false" example:"[\"task.completed\"]" doc:"The events delivered, or [\"*\"] for all."`
+	Events         []string  `json:"events" nullable:"false" example:"[\"task.completed\"]" doc:"The events delivered, or [\"*\"] for all, in the order they were given (a repeated name once)."`
 	Description    *string   `json:"description" nullable:"true" example:"Team chat" doc:"A note for people, or null."`
 	Enabled        bool      `json:"enabled" doc:"Deliveries are made only while enabled; a receiver answering 410, or failing every attempt for 24 hours, disables it."`
 	DisabledReason *string   `json:"disabled_reason" nullable:"true" example:"the receiver answered 410 Gone" doc:"Why it was disabled, or null."`
@@ -190,7 +190,7 @@ func (s *server) createWebhook(ctx context.Context, q *db.Queries, in *WebhookCr
 	if err := s.withinQuota(ctx, q, quotaWebhooks, 1, nil); err != nil {
 		return nil, err
 	}
-	w, err := q.WebhookCreate(ctx, db.WebhookCreateParams{UserID: user, Url: b.URL, Events: slices.Compact(slices.Sorted(slices.Values(b.Events))), Description: b.Description, SecretSealed: sealed})
+	w, err := q.WebhookCreate(ctx, db.WebhookCreateParams{UserID: user, Url: b.URL, Events: eventsAsGiven(b.Events), Description: b.Description, SecretSealed: sealed})
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func (s *server) patchWebhook(ctx context.Context, q *db.Queries, in *WebhookPat
 	}
 	events := b.Events.Value
 	if b.Events.Set {
-		events = slices.Compact(slices.Sorted(slices.Values(events)))
+		events = eventsAsGiven(events)
 	}
 	w, err := q.Last().WebhookUpdate(ctx, db.WebhookUpdateParams{
 		UserID: user, ID: in.ID,
@@ -314,4 +314,16 @@ func (w *webhookDeliverer) openSecret(user int64, sealed []byte) (string, error)
 // secretContext binds a sealed secret to its user.
 func secretContext(user int64) []byte {
 	return []byte("taskd webhook secret of user " + strconv.FormatInt(user, 10))
+}
+
+// eventsAsGiven is a webhook's event list as the client wrote it, each
+// name once at its first place: the list comes back as it was sent.
+func eventsAsGiven(events []string) []string {
+	out := make([]string, 0, len(events))
+	for _, e := range events {
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }

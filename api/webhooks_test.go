@@ -66,7 +66,7 @@ func webhooksOn(private bool, schedule ...time.Duration) func(*api.Options) {
 
 func TestWebhookCRUDAndSecretShownOnce(t *testing.T) {
 	e := setup(t, webhooksOn(true))
-	created := e.do("POST", "/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"task.completed", "task.created"}, "description": "chat"})
+	created := e.do("POST", "/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"task.completed", "task.created", "task.completed"}, "description": "chat"})
 	created.requireStatus(http.StatusCreated)
 	require.Equal(t, "no-store", created.Header.Get("Cache-Control"), "the secret is not cached")
 	w := created.object()
@@ -252,6 +252,37 @@ func TestWebhookTaskCompletedOnCreate(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{"done at once", "open"}, titles)
 	require.Equal(t, done["completed_at"], e.do("GET", taskPath(done), nil).object()["completed_at"])
+}
+
+// A transaction's events are queued in the order they happened: a
+// task's task.created or task.updated before its task.completed, so that
+// the deliveries' ids (the end of webhook-id) order what a timestamp,
+// shared by the whole transaction, cannot.
+func TestWebhookEventsQueuedInOrder(t *testing.T) {
+	e := setup(t, webhooksOn(true))
+	// Nothing listens there: the deliveries stay queued, to be read.
+	e.do("POST", "/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"*"}}).requireStatus(http.StatusCreated)
+	p := e.newProject("Home")
+	queued := func(task any) []string {
+		var types []string
+		rows, err := e.pool.Query(context.Background(),
+			`SELECT event_type FROM webhook_deliveries WHERE payload->'data'->>'id' = $1 AND event_type LIKE 'task.%' ORDER BY id`, fmt.Sprint(task))
+		require.NoError(t, err)
+		for rows.Next() {
+			var typ string
+			require.NoError(t, rows.Scan(&typ))
+			types = append(types, typ)
+		}
+		require.NoError(t, rows.Err())
+		return types
+	}
+	for i := range 10 {
+		done := e.newTask(map[string]any{"project_id": p, "title": fmt.Sprint("done ", i), "status": "done", "tags": []string{fmt.Sprint("t", i)}})
+		require.Equal(t, []string{"task.created", "task.completed"}, queued(done["id"]))
+		open := e.newTask(map[string]any{"project_id": p, "title": fmt.Sprint("open ", i)})
+		e.do("PATCH", taskPath(open), map[string]any{"status": "done"}).requireStatus(http.StatusOK)
+		require.Equal(t, []string{"task.created", "task.updated", "task.completed"}, queued(open["id"]))
+	}
 }
 
 // A failing receiver gets retries with the same webhook-id; the log shows

@@ -159,13 +159,13 @@ BEGIN
     IF hooked THEN
         -- task.completed besides task.updated when a task's status became done.
         PERFORM webhook_enqueue(jsonb_agg(jsonb_build_object('user_id', e.user_id, 'type', e.type,
-                                'data', webhook_data(TG_ARGV[0]::change_entity, e.user_id, e.id))))
+                                'data', webhook_data(TG_ARGV[0]::change_entity, e.user_id, e.id)) ORDER BY e.id, e.nth))
         FROM (
-            SELECT n.user_id, n.id, TG_ARGV[0] || '.updated' AS type
+            SELECT n.user_id, n.id, TG_ARGV[0] || '.updated' AS type, 1 AS nth
             FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
             WHERE n.version <> o.version
             UNION ALL
-            SELECT n.user_id, n.id, 'task.completed'
+            SELECT n.user_id, n.id, 'task.completed', 2
             FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id AND o.id = n.id
             WHERE TG_ARGV[0] = 'task' AND to_jsonb(n)->>'status' = 'done' AND to_jsonb(o)->>'status' <> 'done'
         ) e;
@@ -296,10 +296,12 @@ BEGIN
     INSERT INTO webhook_deliveries (user_id, webhook_id, event_type, payload)
     SELECT w.user_id, w.id, e.type,
            jsonb_build_object('type', e.type, 'timestamp', api_time(now()), 'data', e.data)
-    FROM jsonb_to_recordset(events) AS e(user_id bigint, type text, data jsonb)
+    FROM jsonb_array_elements(events) WITH ORDINALITY AS a(event, nth)
+    CROSS JOIN LATERAL jsonb_to_record(a.event) AS e(user_id bigint, type text, data jsonb)
     JOIN webhooks w ON w.user_id = e.user_id AND w.enabled
                    AND (w.events @> ARRAY['*'] OR w.events @> ARRAY[e.type])
-    WHERE e.data IS NOT NULL;
+    WHERE e.data IS NOT NULL
+    ORDER BY a.nth, w.id;
 END
 $$;
 
@@ -1146,4 +1148,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261130000008'),
     ('20261130000009'),
     ('20261130000010'),
-    ('20261130000011');
+    ('20261130000011'),
+    ('20261130000012');

@@ -998,7 +998,7 @@ type Webhook struct {
 	// Enabled Deliveries are made only while enabled; a receiver answering 410, or failing every attempt for 24 hours, disables it.
 	Enabled bool `json:"enabled"`
 
-	// Events The events delivered, or ["*"] for all.
+	// Events The events delivered, or ["*"] for all, in the order they were given (a repeated name once).
 	//
 	// Example: ["task.completed"]
 	Events []string `json:"events"`
