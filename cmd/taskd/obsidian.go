@@ -38,16 +38,16 @@ func obsidianCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	token := fs.String("token", os.Getenv("TASKD_TOKEN"), "a bearer token (TASKD_TOKEN)")
 	dry := fs.Bool("dry-run", false, "print what would be done, change nothing")
 	prefer := fs.String("prefer", "server", "which side wins a conflict: server or vault")
+	// The contract gives the sync two exit codes: 0, or 1 when it could
+	// not finish. A command line it cannot run is the latter, not the 2
+	// that other commands answer for one.
 	rest, err := parseArgs(fs, args[1:])
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err // flag.ErrHelp for --help, which exits 0
 	}
 	if len(rest) > 0 || *vault == "" || *server == "" || *token == "" {
 		fs.Usage()
-		return fmt.Errorf("%w: --vault, a server (--server or TASKD_URL) and a token (--token or TASKD_TOKEN) are needed", errUsage)
+		return errors.New("--vault, a server (--server or TASKD_URL) and a token (--token or TASKD_TOKEN) are needed")
 	}
 	failAfter, _ := strconv.Atoi(os.Getenv("TASKD_SYNC_FAIL_AFTER"))
 	return vaultsync.Run(ctx, vaultsync.Options{

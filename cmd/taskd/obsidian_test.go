@@ -385,6 +385,52 @@ func TestObsidianSyncSubtasks(t *testing.T) {
 	requireNothingChanges(t, e)
 }
 
+// Reopening or cancelling a done task in the vault clears its
+// completed_at on the server, and the line's ✅ with it: ✅ is the date
+// of completed_at.
+func TestObsidianSyncReopenedLineLosesItsDoneDate(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "D.md", "- [x] reopened\n- [x] cancelled\n")
+	e.mustSync(t)
+	text := e.read(t, "D.md")
+	require.Regexp(t, `^- \[x\] reopened ✅ \d{4}-\d\d-\d\d \^taskd-\d+\n- \[x\] cancelled ✅ \d{4}-\d\d-\d\d \^taskd-\d+\n$`, text)
+	text = strings.Replace(text, "- [x] reopened", "- [ ] reopened", 1)
+	text = strings.Replace(text, "- [x] cancelled", "- [-] cancelled", 1)
+	e.write(t, "D.md", text)
+	out := e.mustSync(t)
+	require.Regexp(t, `^- \[ \] reopened \^taskd-\d+\n- \[-\] cancelled \^taskd-\d+\n$`, e.read(t, "D.md"), out)
+	tasks := e.tasks(t)
+	require.Equal(t, "todo", tasks["reopened"]["status"])
+	require.Nil(t, tasks["reopened"]["completed_at"])
+	require.Equal(t, "cancelled", tasks["cancelled"]["status"])
+	require.Nil(t, tasks["cancelled"]["completed_at"])
+	requireNothingChanges(t, e)
+}
+
+// A server subtask of a line that is itself indented (under a plain list
+// item) or quoted (in a callout) gets its line one level under that
+// line, where the next run reads it as the same subtask.
+func TestObsidianSyncSubtaskUnderAnIndentedOrQuotedLine(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "I.md", "- plain item\n\t- [ ] under plain\n\n> [!todo] This week\n> - [ ] call Bob\n\nEnd.\n")
+	e.mustSync(t)
+	tasks := e.tasks(t)
+	for parent, sub := range map[string]string{"under plain": "its sub", "call Bob": "find the number"} {
+		code, _ := e.p.call(t, "POST", "/v1/tasks", e.token, fmt.Sprintf(`{"project_id": %v, "title": %q, "parent_task_id": %v}`,
+			tasks[parent]["project_id"], sub, tasks[parent]["id"]))
+		require.Equal(t, http.StatusCreated, code)
+	}
+	out := e.mustSync(t)
+	require.Regexp(t, `^- plain item\n\t- \[ \] under plain \^taskd-\d+\n\t\t- \[ \] its sub \^taskd-\d+\n\n`+
+		`> \[!todo\] This week\n> - \[ \] call Bob \^taskd-\d+\n> \t- \[ \] find the number \^taskd-\d+\n\nEnd.\n$`, e.read(t, "I.md"), out)
+	requireNothingChanges(t, e)
+	tasks = e.tasks(t)
+	require.Equal(t, tasks["under plain"]["id"], tasks["its sub"]["parent_task_id"])
+	require.Equal(t, tasks["call Bob"]["id"], tasks["find the number"]["parent_task_id"])
+}
+
 // The server deletes a task with its subtask; the subtask's line was
 // edited in the vault: both come back, nested as they were.
 func TestObsidianSyncEditedSubtaskKeepsItsDeletedParent(t *testing.T) {
@@ -411,13 +457,19 @@ func TestObsidianSyncEditedSubtaskKeepsItsDeletedParent(t *testing.T) {
 func TestObsidianSyncReportsLinesItCannotRead(t *testing.T) {
 	t.Parallel()
 	e := newObsidianEnv(t)
-	e.write(t, "N.md", "- [ ] a\n\t- [ ] b\n\t\t- [ ] too deep\n- [ ] \n")
+	e.write(t, "N.md", "- [ ] a\n\t- [ ] b\n\t\t- [ ] too deep\n- [ ] \n- [ ] caf\xe9 in Latin-1\n")
 	out := e.mustSync(t)
 	require.Contains(t, out, "not read: N.md:3: ")
 	require.Contains(t, out, "not read: N.md:4: a task line without a title")
+	require.Contains(t, out, "not read: N.md:5: a task line that is not UTF-8 text")
 	require.Contains(t, out, "server: 2 tasks created")
-	require.Contains(t, e.read(t, "N.md"), "\t\t- [ ] too deep\n- [ ] \n", "left alone")
+	require.Contains(t, e.read(t, "N.md"), "\t\t- [ ] too deep\n- [ ] \n- [ ] caf\xe9 in Latin-1\n", "left alone")
 	requireNothingChanges(t, e)
+
+	// A sync that cannot start (no token) could not finish: exit 1.
+	out, code := e.sync(t, []string{"TASKD_TOKEN="})
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "a token (--token or TASKD_TOKEN) are needed")
 }
 
 // A renamed note renames its project; a line moved to another note moves

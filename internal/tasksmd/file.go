@@ -3,6 +3,7 @@ package tasksmd
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // File is a note cut into lines. Its String is the note again, byte for
@@ -144,6 +145,10 @@ func (f *File) nest() {
 				}
 			}
 			f.report(i, t, l.Depth)
+		} else if !utf8.ValidString(l.Text) && taskLine.MatchString(strings.ToValidUTF8(l.Text, "\uFFFD")) {
+			// A task line but for its bytes: said, rather than passed
+			// over as prose.
+			f.Problems = append(f.Problems, Problem{Line: i + 1, Msg: "a task line that is not UTF-8 text: save the note as UTF-8"})
 		}
 		stack = append(stack, it)
 	}

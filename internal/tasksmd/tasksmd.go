@@ -125,6 +125,7 @@ type Task struct {
 // head+mark+open+tokens+tail is the line, byte for byte.
 type source struct {
 	head     string  // indentation, list marker, spaces and "["
+	lead     string  // the start of head before the list marker: indentation and ">"s
 	mark     string  // the checkbox character
 	open     string  // "]" and the white space up to the description
 	toks     []token // toks[0] is the description, the fields follow
@@ -260,6 +261,7 @@ func ParseLine(line string) (t *Task, ok bool) {
 	lead := len(rest) - len(trimLeftJS(rest))
 	src := &source{
 		head: line[:m[8]],
+		lead: line[:m[3]],
 		mark: line[m[8]:m[9]],
 		open: line[m[9] : m[12]+lead],
 		tail: rest[lead+len(body):],
@@ -505,6 +507,16 @@ func (t *Task) Mark() string {
 		return ""
 	}
 	return t.src.mark
+}
+
+// Lead is what comes before the line's list marker: its indentation and
+// any block quote markers ("" for a literal Task). A subtask's line
+// starts with its parent's Lead and one SubtaskIndent more.
+func (t *Task) Lead() string {
+	if t.src == nil {
+		return ""
+	}
+	return t.src.lead
 }
 
 // blank is what a literal Task is written from: an empty todo item.

@@ -450,7 +450,7 @@ func (s *syncer) run() error {
 			patches = append(patches, patch{id, r, v, m, fields})
 			return
 		}
-		s.applyLine(r, v, m, srv)
+		s.applyLine(r, v, m, srv, false)
 		m.Updated, m.Line = srv.UpdatedAt, lineKey(r.task())
 		s.st.Tasks[id] = m
 	}
@@ -483,7 +483,8 @@ func (s *syncer) run() error {
 		m := serverFields(&out)
 		m.File = p.m.File
 		m.Parent = p.m.Parent
-		s.applyLine(p.r, p.v, m, &out)
+		_, statusSent := p.fields["status"]
+		s.applyLine(p.r, p.v, m, &out, statusSent)
 		m.Line = lineKey(p.r.task())
 		s.st.Tasks[p.id] = m
 	}
@@ -687,7 +688,7 @@ func (s *syncer) create(r ref, key string) {
 		t.ID = out.ID
 		s.vault[out.ID] = r
 	}
-	s.applyLine(r, v, m, &out)
+	s.applyLine(r, v, m, &out, false)
 	if out.ID > 0 {
 		m.Line = lineKey(t)
 		s.st.Tasks[out.ID] = m
@@ -750,8 +751,8 @@ func asWritten(f Fields) Fields {
 }
 
 // lineKey is a task's line as unchangedInVault compares it: without the
-// indentation that nesting gives it.
-func lineKey(t *tasksmd.Task) string { return strings.TrimLeft(t.String(), " \t") }
+// indentation (and block quote markers) that its place gives it.
+func lineKey(t *tasksmd.Task) string { return strings.TrimPrefix(t.String(), t.Lead()) }
 
 // unchangedInVault reports whether a line is as the last sync left it:
 // its text when the state has it, so that an edit of a field the sync
@@ -818,8 +819,10 @@ func applyToAPI(t *apiTask, m Fields) {
 // applyLine writes into the line the fields where m differs from what
 // the line says (v) and from what a line written from m would say (so a
 // line that already reads as m is left as it is), and the ✅ date of a
-// done task.
-func (s *syncer) applyLine(r ref, v, m Fields, srv *apiTask) {
+// done task. statusSent tells that the line's status was just sent to
+// the server: when that took the task out of done, the line's ✅ goes
+// too, as the server's completed_at did.
+func (s *syncer) applyLine(r ref, v, m Fields, srv *apiTask, statusSent bool) {
 	t := r.task()
 	before := t.String()
 	written := asWritten(m)
@@ -835,7 +838,7 @@ func (s *syncer) applyLine(r ref, v, m Fields, srv *apiTask) {
 			t.Done = at.UTC()
 		}
 	}
-	if m.Status != "done" && !t.Done.IsZero() && v.Status != m.Status {
+	if m.Status != "done" && !t.Done.IsZero() && (v.Status != m.Status || statusSent) {
 		t.Done = time.Time{}
 	}
 	if t.String() != before && t.ID > 0 {
@@ -903,7 +906,13 @@ func (f *vfile) render() string {
 			write(text, l.EOL)
 		}
 		for _, t := range f.after[i] {
-			write(tasksmd.SubtaskIndent+t.String(), eol)
+			// Under its parent, however that is indented or quoted: one
+			// level deeper than the parent's own list marker.
+			lead := ""
+			if l.Task != nil {
+				lead = l.Task.Lead()
+			}
+			write(lead+tasksmd.SubtaskIndent+t.String(), eol)
 		}
 	}
 	for _, t := range f.tail {
