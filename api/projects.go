@@ -148,17 +148,15 @@ func registerProjects(api huma.API, s *server) {
 }
 
 func (s *server) createProject(ctx context.Context, q *db.Queries, in *ProjectCreateInput) (*ProjectCreatedOutput, error) {
-	if err := s.withinQuota(ctx, q, quotaProjects, 1, nil); err != nil {
-		return nil, err
-	}
 	p, err := q.ProjectCreate(ctx, db.ProjectCreateParams{
 		UserID:      caller(ctx).ID,
 		Name:        in.Body.Name,
 		Description: in.Body.Description,
 		Color:       lowerPtr(in.Body.Color),
+		Quota:       s.usage.limit(quotaProjects),
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.createdWithin(quotaProjects, err)
 	}
 	out := projectOutput(p)
 	return &ProjectCreatedOutput{ETag: out.ETag, Location: "/v1/projects/" + strconv.FormatInt(p.ID, 10), Body: out.Body}, nil

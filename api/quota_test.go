@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -52,6 +54,46 @@ func TestQuotas(t *testing.T) {
 
 	bob, _ := e.signUp("bob")
 	e.as(bob).do("POST", "/v1/projects", map[string]any{"name": "Bob's"}).requireStatus(http.StatusCreated)
+}
+
+// Concurrent creates at the edge of a token, project or webhook quota:
+// exactly as many pass as there is room for, the others get the 409 they
+// would get coming second, and the database holds the quota, no more.
+func TestQuotasHoldUnderConcurrency(t *testing.T) {
+	e := setup(t, quotas(api.Quotas{Tokens: 3, Projects: 3, Webhooks: 3}), webhooksOn(true))
+	kinds := []struct{ path, table, body string }{
+		{"/v1/tokens", "tokens", `{"name": "t%d"}`},
+		{"/v1/projects", "projects", `{"name": "p%d"}`},
+		{"/v1/webhooks", "webhooks", `{"url": "http://127.0.0.1:9/%d", "events": ["*"]}`},
+	}
+	for round := range 8 {
+		token, user := e.signUp(fmt.Sprint("racer", round))
+		u := e.as(token)
+		// One of three taken (tokens: the sign-up's), two left.
+		u.do("POST", "/v1/projects", map[string]any{"name": "first"}).requireStatus(http.StatusCreated)
+		u.do("POST", "/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/first", "events": []string{"*"}}).requireStatus(http.StatusCreated)
+		for _, k := range kinds {
+			codes := make([]int, 8)
+			var wg sync.WaitGroup
+			for i := range codes {
+				wg.Go(func() {
+					var body map[string]any
+					require.NoError(t, json.Unmarshal([]byte(fmt.Sprintf(k.body, i)), &body))
+					codes[i] = u.do("POST", k.path, body).Code
+				})
+			}
+			wg.Wait()
+			created := 0
+			for _, c := range codes {
+				require.Contains(t, []int{http.StatusCreated, http.StatusConflict}, c, "%s: %v", k.path, codes)
+				if c == http.StatusCreated {
+					created++
+				}
+			}
+			require.Equal(t, 2, created, "round %d, %s: %v", round, k.path, codes)
+			require.Equal(t, 3, e.count(`SELECT count(*) FROM `+k.table+` WHERE user_id = $1`, user))
+		}
+	}
 }
 
 // Far below a quota a create costs no count; the cached count still

@@ -86,12 +86,9 @@ func registerTokens(api huma.API, s *server) {
 
 func (s *server) createToken(ctx context.Context, q *db.Queries, in *TokenCreateInput) (*TokenCreateOutput, error) {
 	secret, hash := NewToken()
-	if err := s.withinQuota(ctx, q, quotaTokens, 1, nil); err != nil {
-		return nil, err
-	}
-	row, err := q.TokenCreate(ctx, db.TokenCreateParams{UserID: caller(ctx).ID, Name: in.Body.Name, SecretHash: hash})
+	row, err := q.TokenCreate(ctx, db.TokenCreateParams{UserID: caller(ctx).ID, Name: in.Body.Name, SecretHash: hash, Quota: s.usage.limit(quotaTokens)})
 	if err != nil {
-		return nil, err
+		return nil, s.createdWithin(quotaTokens, err)
 	}
 	return &TokenCreateOutput{
 		Location: "/v1/tokens/" + strconv.FormatInt(row.ID, 10),

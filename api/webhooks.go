@@ -187,12 +187,9 @@ func (s *server) createWebhook(ctx context.Context, q *db.Queries, in *WebhookCr
 	if err != nil {
 		return nil, err
 	}
-	if err := s.withinQuota(ctx, q, quotaWebhooks, 1, nil); err != nil {
-		return nil, err
-	}
-	w, err := q.WebhookCreate(ctx, db.WebhookCreateParams{UserID: user, Url: b.URL, Events: eventsAsGiven(b.Events), Description: b.Description, SecretSealed: sealed})
+	w, err := q.WebhookCreate(ctx, db.WebhookCreateParams{UserID: user, Url: b.URL, Events: eventsAsGiven(b.Events), Description: b.Description, SecretSealed: sealed, Quota: s.usage.limit(quotaWebhooks)})
 	if err != nil {
-		return nil, err
+		return nil, s.createdWithin(quotaWebhooks, err)
 	}
 	out := webhookFromRow(w)
 	return &WebhookCreateOutput{

@@ -12,7 +12,8 @@ import (
 
 const projectCreate = `-- name: ProjectCreate :one
 INSERT INTO projects (user_id, name, description, color)
-VALUES ($1, $2, $3, $4)
+SELECT $1::bigint, $2::text, $3::text, $4::text
+WHERE (SELECT count(*) FROM projects p WHERE p.user_id = $1::bigint) < $5::bigint
 RETURNING user_id, id, name, description, color, archived_at, version, created_at, updated_at
 `
 
@@ -21,14 +22,21 @@ type ProjectCreateParams struct {
 	Name        string
 	Description *string
 	Color       *string
+	Quota       int64
 }
 
+// ProjectCreate creates a project unless the user holds quota of them already (then no
+// row): the count and the insert are one statement of the create's
+// SERIALIZABLE transaction, so two creates that both count and insert
+// read each other's write, one of them is rerun and counts again, and the
+// quota holds exactly however many run at once.
 func (q *Queries) ProjectCreate(ctx context.Context, arg ProjectCreateParams) (Project, error) {
 	row := q.db.QueryRow(ctx, projectCreate,
 		arg.UserID,
 		arg.Name,
 		arg.Description,
 		arg.Color,
+		arg.Quota,
 	)
 	var i Project
 	err := row.Scan(

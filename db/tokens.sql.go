@@ -12,7 +12,8 @@ import (
 
 const tokenCreate = `-- name: TokenCreate :one
 INSERT INTO tokens (user_id, name, secret_hash)
-VALUES ($1, $2, $3)
+SELECT $1::bigint, $2::text, $3::bytea
+WHERE (SELECT count(*) FROM tokens k WHERE k.user_id = $1::bigint) < $4::bigint
 RETURNING id, name, created_at
 `
 
@@ -20,6 +21,7 @@ type TokenCreateParams struct {
 	UserID     int64
 	Name       string
 	SecretHash []byte
+	Quota      int64
 }
 
 type TokenCreateRow struct {
@@ -28,8 +30,18 @@ type TokenCreateRow struct {
 	CreatedAt time.Time
 }
 
+// TokenCreate creates a token unless the user holds quota of them already (then no
+// row): the count and the insert are one statement of the create's
+// SERIALIZABLE transaction, so two creates that both count and insert
+// read each other's write, one of them is rerun and counts again, and the
+// quota holds exactly however many run at once.
 func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (TokenCreateRow, error) {
-	row := q.db.QueryRow(ctx, tokenCreate, arg.UserID, arg.Name, arg.SecretHash)
+	row := q.db.QueryRow(ctx, tokenCreate,
+		arg.UserID,
+		arg.Name,
+		arg.SecretHash,
+		arg.Quota,
+	)
 	var i TokenCreateRow
 	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
 	return i, err

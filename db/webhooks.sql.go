@@ -141,7 +141,8 @@ func (q *Queries) WebhookClaim(ctx context.Context, arg WebhookClaimParams) ([]W
 
 const webhookCreate = `-- name: WebhookCreate :one
 INSERT INTO webhooks (user_id, url, events, description, secret_sealed)
-VALUES ($1, $2, $3, $4, $5)
+SELECT $1::bigint, $2::text, $3::text[], $4::text, $5::bytea
+WHERE (SELECT count(*) FROM webhooks w WHERE w.user_id = $1::bigint) < $6::bigint
 RETURNING user_id, id, url, events, description, secret_sealed, enabled, disabled_reason, version, created_at, updated_at
 `
 
@@ -151,8 +152,14 @@ type WebhookCreateParams struct {
 	Events       []string
 	Description  *string
 	SecretSealed []byte
+	Quota        int64
 }
 
+// WebhookCreate creates a webhook unless the user holds quota of them already (then no
+// row): the count and the insert are one statement of the create's
+// SERIALIZABLE transaction, so two creates that both count and insert
+// read each other's write, one of them is rerun and counts again, and the
+// quota holds exactly however many run at once.
 func (q *Queries) WebhookCreate(ctx context.Context, arg WebhookCreateParams) (Webhook, error) {
 	row := q.db.QueryRow(ctx, webhookCreate,
 		arg.UserID,
@@ -160,6 +167,7 @@ func (q *Queries) WebhookCreate(ctx context.Context, arg WebhookCreateParams) (W
 		arg.Events,
 		arg.Description,
 		arg.SecretSealed,
+		arg.Quota,
 	)
 	var i Webhook
 	err := row.Scan(

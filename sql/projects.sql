@@ -1,6 +1,12 @@
+-- ProjectCreate creates a project unless the user holds quota of them already (then no
+-- row): the count and the insert are one statement of the create's
+-- SERIALIZABLE transaction, so two creates that both count and insert
+-- read each other's write, one of them is rerun and counts again, and the
+-- quota holds exactly however many run at once.
 -- name: ProjectCreate :one
 INSERT INTO projects (user_id, name, description, color)
-VALUES (@user_id, @name, @description, @color)
+SELECT @user_id::bigint, @name::text, sqlc.narg(description)::text, sqlc.narg(color)::text
+WHERE (SELECT count(*) FROM projects p WHERE p.user_id = @user_id::bigint) < @quota::bigint
 RETURNING *;
 
 -- name: ProjectGet :one

@@ -5,9 +5,15 @@ FROM tokens
 JOIN users ON users.id = tokens.user_id
 WHERE tokens.secret_hash = @secret_hash;
 
+-- TokenCreate creates a token unless the user holds quota of them already (then no
+-- row): the count and the insert are one statement of the create's
+-- SERIALIZABLE transaction, so two creates that both count and insert
+-- read each other's write, one of them is rerun and counts again, and the
+-- quota holds exactly however many run at once.
 -- name: TokenCreate :one
 INSERT INTO tokens (user_id, name, secret_hash)
-VALUES (@user_id, @name, @secret_hash)
+SELECT @user_id::bigint, @name::text, @secret_hash::bytea
+WHERE (SELECT count(*) FROM tokens k WHERE k.user_id = @user_id::bigint) < @quota::bigint
 RETURNING id, name, created_at;
 
 -- name: TokenGet :one

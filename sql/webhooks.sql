@@ -1,6 +1,12 @@
+-- WebhookCreate creates a webhook unless the user holds quota of them already (then no
+-- row): the count and the insert are one statement of the create's
+-- SERIALIZABLE transaction, so two creates that both count and insert
+-- read each other's write, one of them is rerun and counts again, and the
+-- quota holds exactly however many run at once.
 -- name: WebhookCreate :one
 INSERT INTO webhooks (user_id, url, events, description, secret_sealed)
-VALUES (@user_id, @url, @events, @description, @secret_sealed)
+SELECT @user_id::bigint, @url::text, @events::text[], sqlc.narg(description)::text, @secret_sealed::bytea
+WHERE (SELECT count(*) FROM webhooks w WHERE w.user_id = @user_id::bigint) < @quota::bigint
 RETURNING *;
 
 -- name: WebhookGet :one
