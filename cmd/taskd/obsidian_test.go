@@ -85,6 +85,18 @@ func (e *obsidianEnv) snapshot(t *testing.T) map[string]string {
 func (e *obsidianEnv) tasks(t *testing.T) map[string]map[string]any {
 	t.Helper()
 	out := map[string]map[string]any{}
+	for _, task := range e.allTasks(t) {
+		title := task["title"].(string)
+		require.NotContains(t, out, title, "a duplicate task")
+		out[title] = task
+	}
+	return out
+}
+
+// allTasks is every task of the account, page by page.
+func (e *obsidianEnv) allTasks(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
 	cursor := ""
 	for {
 		path := "/v1/tasks?limit=200"
@@ -94,10 +106,7 @@ func (e *obsidianEnv) tasks(t *testing.T) map[string]map[string]any {
 		code, body := e.p.call(t, "GET", path, e.token, "")
 		require.Equal(t, http.StatusOK, code)
 		for _, it := range body["items"].([]any) {
-			task := it.(map[string]any)
-			title := task["title"].(string)
-			require.NotContains(t, out, title, "a duplicate task")
-			out[title] = task
+			out = append(out, it.(map[string]any))
 		}
 		next, _ := body["next_cursor"].(string)
 		if next == "" {
@@ -124,11 +133,11 @@ func idOf(t *testing.T, text, title string) string {
 
 func requireNothingChanges(t *testing.T, e *obsidianEnv) {
 	t.Helper()
-	before, tasks := e.snapshot(t), e.tasks(t)
+	before, tasks := e.snapshot(t), e.allTasks(t)
 	out := e.mustSync(t)
 	require.Contains(t, out, "vault: 0 lines created, 0 updated, 0 deleted; server: 0 tasks created, 0 updated, 0 deleted; 0 projects created, 0 renamed, 0 files created; 0 conflicts;")
 	require.Equal(t, before, e.snapshot(t), out)
-	require.Equal(t, tasks, e.tasks(t))
+	require.Equal(t, tasks, e.allTasks(t))
 }
 
 // The README's walk-through.
@@ -383,6 +392,58 @@ func TestObsidianSyncSubtasks(t *testing.T) {
 	e.mustSync(t)
 	require.Nil(t, e.tasks(t)["b"]["parent_task_id"])
 	requireNothingChanges(t, e)
+}
+
+// A line copied with its block id, even into a note read before the
+// task's own, becomes a new task: the task stays with its own line.
+func TestObsidianSyncCopiedLineBecomesANewTask(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "Work.md", "- [ ] report\n")
+	e.write(t, "Archive.md", "# Archive\n")
+	e.mustSync(t)
+	report := e.tasks(t)["report"]
+	code, _ := e.p.call(t, "PATCH", fmt.Sprintf("/v1/tasks/%v", report["id"]), e.token, `{"description": "the real one"}`)
+	require.Equal(t, http.StatusOK, code)
+	line := strings.TrimSuffix(e.read(t, "Work.md"), "\n")
+	e.write(t, "Archive.md", "# Archive\n"+line+"\n")
+	out := e.mustSync(t)
+	require.Contains(t, out, fmt.Sprintf("(the line is a copy of task %v's, which keeps its own line)", report["id"]))
+	require.Equal(t, line+"\n", e.read(t, "Work.md"))
+	var kept, copied int
+	for _, task := range e.allTasks(t) {
+		if task["title"] != "report" {
+			continue
+		}
+		if task["id"] == report["id"] {
+			kept++
+			require.Equal(t, report["project_id"], task["project_id"], "the task stays in its project")
+			require.Equal(t, "the real one", task["description"])
+		} else {
+			copied++
+			require.NotEqual(t, report["project_id"], task["project_id"])
+			require.Contains(t, e.read(t, "Archive.md"), fmt.Sprintf("^taskd-%v\n", task["id"]))
+		}
+	}
+	require.Equal(t, 1, kept)
+	require.Equal(t, 1, copied)
+	requireNothingChanges(t, e)
+}
+
+// A note that ends inside an open code block: a server task's line goes
+// after a fence that closes it (the block's text is what it was), not
+// into the code, where the next run would not see it.
+func TestObsidianSyncAppendsAfterAnOpenCodeBlock(t *testing.T) {
+	t.Parallel()
+	e := newObsidianEnv(t)
+	e.write(t, "F.md", "- [ ] t1\n```js\nconsole.log(1)\n")
+	e.mustSync(t)
+	code, _ := e.p.call(t, "POST", "/v1/tasks", e.token, fmt.Sprintf(`{"project_id": %v, "title": "from the server"}`, e.tasks(t)["t1"]["project_id"]))
+	require.Equal(t, http.StatusCreated, code)
+	out := e.mustSync(t)
+	require.Regexp(t, "^- \\[ \\] t1 \\^taskd-\\d+\n```js\nconsole.log\\(1\\)\n```\n- \\[ \\] from the server \\^taskd-\\d+\n$", e.read(t, "F.md"), out)
+	requireNothingChanges(t, e)
+	require.Contains(t, e.tasks(t), "from the server")
 }
 
 // Reopening or cancelling a done task in the vault clears its

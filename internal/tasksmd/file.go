@@ -14,6 +14,11 @@ type File struct {
 	// nested deeper than one level of subtasks, dates that are not dates,
 	// checkbox characters taskd does not model.
 	Problems []Problem
+	// CloseFence is the line that closes a fenced code block the note
+	// leaves open at its end (the opening line's quote markers,
+	// indentation and fence), "" when none is open: lines added at the
+	// end of such a note must come after it, or they are code.
+	CloseFence string
 }
 
 // Line is one line of a note.
@@ -120,6 +125,7 @@ func (f *File) nest() {
 		}
 		if m := openingFence(rest); m != "" {
 			fence = m
+			f.CloseFence = l.Text[:len(l.Text)-len(rest)] + m
 			pop()
 			continue
 		}
@@ -151,6 +157,9 @@ func (f *File) nest() {
 			f.Problems = append(f.Problems, Problem{Line: i + 1, Msg: "a task line that is not UTF-8 text: save the note as UTF-8"})
 		}
 		stack = append(stack, it)
+	}
+	if fence == "" {
+		f.CloseFence = ""
 	}
 }
 

@@ -221,6 +221,7 @@ func (s *syncer) run() error {
 	var creates []ref
 	gone := map[ref]bool{}
 	seen := map[int64]bool{}
+	owners := s.lineOwners()
 	for _, f := range s.files {
 		for i := range f.f.Lines {
 			l := &f.f.Lines[i]
@@ -240,8 +241,8 @@ func (s *syncer) run() error {
 				continue
 			}
 			id := t.ID
-			if id == 0 || seen[id] {
-				creates = append(creates, r)
+			if id == 0 || seen[id] || owners[id] != r {
+				creates = append(creates, r) // new, or a copy of another line
 				continue
 			}
 			seen[id] = true
@@ -640,6 +641,38 @@ func (s *syncer) patchParentAway(id int64) (updatedAt string) {
 	return out.UpdatedAt // the state keeps the task as this run left it
 }
 
+// lineOwners picks, for each block id on task lines of the vault, the
+// line that is the task's own; any other line with that id is a copy and
+// becomes a new task. The owner is the line in the note the last sync
+// left the task in, the line as it left it if there are several there;
+// else the first line with the id, in the order notes are read.
+func (s *syncer) lineOwners() map[int64]ref {
+	owners := map[int64]ref{}
+	rank := func(r ref) int {
+		b, ok := s.st.Tasks[r.task().ID]
+		switch {
+		case ok && b.File == r.f.rel && b.Line == lineKey(r.task()):
+			return 2
+		case ok && b.File == r.f.rel:
+			return 1
+		}
+		return 0
+	}
+	for _, f := range s.files {
+		for i := range f.f.Lines {
+			l := &f.f.Lines[i]
+			if l.Task == nil || l.Task.ID == 0 || l.Depth >= 2 || strings.TrimSpace(l.Task.Title) == "" {
+				continue
+			}
+			r := ref{f, i}
+			if o, ok := owners[l.Task.ID]; !ok || rank(r) > rank(o) {
+				owners[l.Task.ID] = r
+			}
+		}
+	}
+	return owners
+}
+
 // create makes the task of a line that has none (or whose task is gone).
 func (s *syncer) create(r ref, key string) {
 	t := r.task()
@@ -693,10 +726,17 @@ func (s *syncer) create(r ref, key string) {
 		m.Line = lineKey(t)
 		s.st.Tasks[out.ID] = m
 	}
-	if old > 0 {
-		s.printf("server: created task %d again for %s (task %d was deleted on the server, the line changed since)", out.ID, r.where(), old)
-	} else {
+	_, onServer := s.server[old]
+	_, known := s.st.Tasks[old]
+	switch {
+	case old <= 0:
 		s.printf("server: created task %d for %s", out.ID, r.where())
+	case onServer:
+		s.printf("server: created task %d for %s (the line is a copy of task %d's, which keeps its own line)", out.ID, r.where(), old)
+	case known:
+		s.printf("server: created task %d again for %s (task %d was deleted on the server, the line changed since)", out.ID, r.where(), old)
+	default:
+		s.printf("server: created task %d for %s (its ^taskd-%d names no task of this account)", out.ID, r.where(), old)
 	}
 	s.count("server created")
 }
@@ -914,6 +954,9 @@ func (f *vfile) render() string {
 			}
 			write(lead+tasksmd.SubtaskIndent+t.String(), eol)
 		}
+	}
+	if len(f.tail) > 0 && f.f.CloseFence != "" {
+		write(f.f.CloseFence, eol) // the note's open code block ends where it did: at our lines
 	}
 	for _, t := range f.tail {
 		write(t.String(), eol)
