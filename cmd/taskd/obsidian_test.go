@@ -543,6 +543,11 @@ func TestObsidianSyncRenamesAndMoves(t *testing.T) {
 	e.mustSync(t)
 	require.NoError(t, os.MkdirAll(filepath.Join(e.vault, "Новое"), 0o755))
 	require.NoError(t, os.Rename(filepath.Join(e.vault, "Old.md"), filepath.Join(e.vault, "Новое/Имя.md")))
+	// A dry run plans what the run does: the rename, not a new project.
+	dry := e.mustSync(t, "--dry-run")
+	require.Contains(t, dry, `server: renamed project "Old" to "Новое/Имя"`)
+	require.NotContains(t, dry, "created project")
+	require.NotContains(t, dry, "file Old.md")
 	out := e.mustSync(t)
 	require.Contains(t, out, `server: renamed project "Old" to "Новое/Имя"`)
 	require.NoFileExists(t, filepath.Join(e.vault, "Old.md"))

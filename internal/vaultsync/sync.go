@@ -196,10 +196,9 @@ func (s *syncer) run() error {
 	s.listed = true
 
 	// A renamed note renames its project: a note without a project whose
-	// task lines all belong to one project that has no note.
-	if !s.opts.DryRun {
-		s.renameProjects(archived)
-	}
+	// task lines all belong to one project that has no note. A dry run
+	// says so too, and plans the rest on the new name, as a real run would.
+	s.renameProjects(archived)
 
 	// Files for projects that have none.
 	for id, name := range s.projects {
@@ -1084,11 +1083,13 @@ func (s *syncer) renameProjects(archived map[int64]bool) {
 		if s.byName[strings.ToLower(old)] != nil {
 			continue // its note is still there: lines were moved, not the note
 		}
-		s.step()
-		var p apiProject
-		if err := s.api.do(s.ctx, "PATCH", "/v1/projects/"+strconv.FormatInt(from, 10), "", map[string]any{"name": f.project}, &p); err != nil {
-			s.fail("renaming project %q to %q for %s: %v", old, f.project, f.rel, err)
-			continue
+		if !s.opts.DryRun {
+			s.step()
+			var p apiProject
+			if err := s.api.do(s.ctx, "PATCH", "/v1/projects/"+strconv.FormatInt(from, 10), "", map[string]any{"name": f.project}, &p); err != nil {
+				s.fail("renaming project %q to %q for %s: %v", old, f.project, f.rel, err)
+				continue
+			}
 		}
 		delete(s.projByNm, strings.ToLower(old))
 		s.projects[from] = f.project
