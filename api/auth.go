@@ -50,8 +50,8 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			// by the hour. The hourly limit counts sign-ups: an attempt
 			// takes its place (so that concurrent ones cannot pass the
 			// limit) and gives it back unless it created a user; a refused
-			// name or a replayed key is no sign-up, and the per-second
-			// limit above already slows attempts.
+			// name or a replayed key is no sign-up; the per-second limit
+			// above, when there is one, slows attempts.
 			addr := s.limits.clientAddress(ctx)
 			if err := s.limits.address.limit(ctx, addr); err != nil {
 				s.writeProblem(api, ctx, err)
