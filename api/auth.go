@@ -62,7 +62,9 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 				return
 			}
 			next(ctx)
-			if ctx.Status() != http.StatusCreated || infoOf(ctx.Context()).replayed {
+			// Without a per-second limit a refused attempt keeps its
+			// place: something must bound how fast names can be probed.
+			if s.limits.address != nil && (ctx.Status() != http.StatusCreated || infoOf(ctx.Context()).replayed) {
 				s.limits.signUp.giveBack(addr)
 			}
 			return

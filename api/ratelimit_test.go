@@ -85,7 +85,7 @@ func TestRateLimitRefills(t *testing.T) {
 // counts sign-ups: refused attempts (a bad or taken name, a body that is
 // not JSON) and replays of an Idempotency-Key give their place back.
 func TestSignUpRateLimitPerAddress(t *testing.T) {
-	e := setup(t, limited(api.RateLimits{SignUpsPerHour: 2}))
+	e := setup(t, limited(api.RateLimits{PerSecond: 1000, Burst: 1000, SignUpsPerHour: 2}))
 	e.token = ""
 	from := func(port int, body string, header ...string) *response {
 		return e.from(fmt.Sprintf("198.51.100.7:%d", port), "POST", "/v1/users", body, header...)
@@ -128,7 +128,7 @@ func TestSignUpRateLimitPerAddress(t *testing.T) {
 // together, refused ones among them or not: an attempt holds its place
 // until it is known not to count, and then gives it back.
 func TestSignUpRateLimitHoldsUnderConcurrency(t *testing.T) {
-	e := setup(t, limited(api.RateLimits{SignUpsPerHour: 3}))
+	e := setup(t, limited(api.RateLimits{PerSecond: 1000, Burst: 1000, SignUpsPerHour: 3}))
 	e.token = ""
 	for round := range 5 {
 		addr := fmt.Sprintf("198.51.100.%d", 20+round)
@@ -165,7 +165,7 @@ func TestSignUpRateLimitHoldsUnderConcurrency(t *testing.T) {
 // With sign-up switched off no attempt is a sign-up: the per-second
 // limit per address is what slows them.
 func TestSwitchedOffSignUpSpendsNoHourlyPlace(t *testing.T) {
-	e := setup(t, limited(api.RateLimits{SignUpsPerHour: 1}), func(o *api.Options) { o.OpenSignup = false })
+	e := setup(t, limited(api.RateLimits{PerSecond: 1000, Burst: 1000, SignUpsPerHour: 1}), func(o *api.Options) { o.OpenSignup = false })
 	e.token = ""
 	for i := range 3 {
 		e.from(fmt.Sprintf("198.51.100.7:%d", 1000+i), "POST", "/v1/users", `{"name": "a"}`).requireProblem(http.StatusForbidden)
@@ -213,4 +213,14 @@ func TestTrustedProxiesNameTheClient(t *testing.T) {
 	// An untrusted peer cannot choose its address.
 	g.from("192.0.2.50:5000", "GET", "/v1/me", "", "X-Forwarded-For", "198.51.100.4").requireStatus(http.StatusUnauthorized)
 	g.from("192.0.2.50:5000", "GET", "/v1/me", "", "X-Forwarded-For", "198.51.100.5").requireStatus(http.StatusTooManyRequests)
+}
+
+// Without a per-second limit, the hourly one is all that slows sign-up
+// attempts, so a refused one keeps its place.
+func TestSignUpAttemptsCountWithoutAPerSecondLimit(t *testing.T) {
+	e := setup(t, limited(api.RateLimits{SignUpsPerHour: 1}))
+	e.token = ""
+	e.from("198.51.100.9:1000", "POST", "/v1/users", `{"name": "not a name"}`).requireProblem(http.StatusUnprocessableEntity)
+	e.from("198.51.100.9:1001", "POST", "/v1/users", `{"name": "fine"}`).requireProblem(http.StatusTooManyRequests)
+	require.Equal(t, 0, e.count(`SELECT count(*) FROM users WHERE name = 'fine'`))
 }
