@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -112,16 +111,7 @@ func TestSignUpRateLimitPerAddress(t *testing.T) {
 	require.NoError(t, err)
 	require.InDelta(t, 1795, wait, 5)
 	e.from("198.51.100.8:1000", "POST", "/v1/users", `{"name": "d"}`).requireStatus(http.StatusCreated)
-	var users []string
-	rows, err := e.pool.Query(context.Background(), `SELECT name FROM users ORDER BY name`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var name string
-		require.NoError(t, rows.Scan(&name))
-		users = append(users, name)
-	}
-	require.NoError(t, rows.Err())
-	require.Equal(t, []string{"a", "alice", "b", "d"}, users)
+	require.Equal(t, []string{"a", "alice", "b", "d"}, e.texts(`SELECT name FROM users ORDER BY name`))
 }
 
 // Concurrent sign-ups from one address cannot pass the hourly limit

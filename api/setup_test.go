@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -189,6 +190,16 @@ func (e *env) count(sql string, args ...any) int {
 	var n int
 	require.NoError(e.t, e.pool.QueryRow(context.Background(), sql, args...).Scan(&n))
 	return n
+}
+
+// texts runs a query of one text column against the test's database.
+func (e *env) texts(sql string, args ...any) []string {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), sql, args...)
+	require.NoError(e.t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(e.t, err)
+	return out
 }
 
 // names is the "name" of each item.

@@ -264,17 +264,7 @@ func TestWebhookEventsQueuedInOrder(t *testing.T) {
 	e.do("POST", "/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"*"}}).requireStatus(http.StatusCreated)
 	p := e.newProject("Home")
 	queued := func(task any) []string {
-		var types []string
-		rows, err := e.pool.Query(context.Background(),
-			`SELECT event_type FROM webhook_deliveries WHERE payload->'data'->>'id' = $1 AND event_type LIKE 'task.%' ORDER BY id`, fmt.Sprint(task))
-		require.NoError(t, err)
-		for rows.Next() {
-			var typ string
-			require.NoError(t, rows.Scan(&typ))
-			types = append(types, typ)
-		}
-		require.NoError(t, rows.Err())
-		return types
+		return e.texts(`SELECT event_type FROM webhook_deliveries WHERE payload->'data'->>'id' = $1 AND event_type LIKE 'task.%' ORDER BY id`, fmt.Sprint(task))
 	}
 	for i := range 10 {
 		done := e.newTask(map[string]any{"project_id": p, "title": fmt.Sprint("done ", i), "status": "done", "tags": []string{fmt.Sprint("t", i)}})
